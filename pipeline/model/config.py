@@ -1,0 +1,154 @@
+"""DSRF configuration: the fields of params.yaml `model:` and `loss:`, and the paper's presets.
+
+Every default is the one in DSRF-SPEC.md. `from_params` refuses unknown keys and wrong types
+with a message naming the key, so a typo in params.yaml fails before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+MODALITIES = ("t", "a", "v")
+FACTORS = ("emotion", "context", "ambiguity", "noise")
+FUSIONS = ("concat", "attention", "transformer")
+TASKS = ("regression", "classification")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the loss terms (params.yaml `loss:`), DSRF-SPEC.md §2, §4, §5."""
+
+    alpha: float = 0.1  # L_ctx
+    beta: float = 0.1  # L_amb + w_ent * L_ent_a
+    gamma: float = 0.1  # L_n
+    w_mi: float = 0.1
+    w_orth: float = 0.1
+    w_ent: float = 0.01
+    margin: float = 1.0  # of L_amb
+    tau: float = 0.1  # temperature of both contrastive terms
+    gamma_u: float = 0.01  # entropy weight inside L_USF
+    w_hsf: float = 1.0
+    w_dri: float = 1.0
+    w_usf: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture (params.yaml `model:`), DSRF-SPEC.md §1–§6.
+
+    `input_dims` is not a choice but a fact of the features: the data stage fills it from the
+    store's manifest (the defaults are the MOSI standard features: BERT 768, COVAREP 74, Facet 35).
+    """
+
+    modalities: tuple[str, ...] = MODALITIES
+    input_dims: dict[str, int] = field(default_factory=lambda: {"t": 768, "a": 74, "v": 35})
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    factor_layers: int = 2
+    capsules: int = 4
+    routing_iters: int = 3
+    perturb_std: float = 0.1
+    perturb_seed: int = 0  # the fixed ε of eval mode
+    lambda_cal: float = 0.1
+    fusion: str = "concat"
+    task: str = "regression"
+    num_classes: int = 7
+    class_edges: tuple[float, ...] = ()  # empty: round and clip to num_classes bins (MOSI)
+    use_hsf: bool = True
+    use_dri: bool = True
+    use_usf: bool = True
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modalities if m not in MODALITIES]
+        if bad or not self.modalities or len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"model.modalities: {list(self.modalities)} is not a non-empty subset of {list(MODALITIES)}")
+        missing = [m for m in self.modalities if m not in self.input_dims]
+        if missing:
+            raise ValueError(f"model.input_dims: no width for modality {missing}")
+        if self.hidden % self.heads:
+            raise ValueError(f"model.hidden: {self.hidden} is not divisible by model.heads={self.heads}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"model.fusion: {self.fusion!r} is not one of {list(FUSIONS)}")
+        if self.task not in TASKS:
+            raise ValueError(f"model.task: {self.task!r} is not one of {list(TASKS)}")
+        if self.class_edges and len(self.class_edges) + 1 != self.num_classes:
+            raise ValueError(
+                f"model.class_edges: {len(self.class_edges)} edges make {len(self.class_edges) + 1} classes, "
+                f"not model.num_classes={self.num_classes}"
+            )
+        if not self.class_edges and self.num_classes % 2 == 0:
+            raise ValueError(f"model.num_classes: {self.num_classes} must be odd when rounding scores (no class_edges)")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The paper's per-dataset settings (its §4.2) and the dataset's label scale."""
+
+    lr: float
+    batch_size: int
+    hidden: int
+    weight_decay: float
+    num_classes: int
+    class_edges: tuple[float, ...]
+    label_range: tuple[float, float]
+
+
+PRESETS: dict[str, Preset] = {
+    "mosi": Preset(3e-5, 32, 128, 1e-3, 7, (), (-3.0, 3.0)),
+    "mosei": Preset(1e-5, 64, 128, 1e-3, 7, (), (-3.0, 3.0)),
+    "sims": Preset(1e-5, 32, 64, 1e-2, 5, (-0.7, -0.1, 0.1, 0.7), (-1.0, 1.0)),
+    "simsv2": Preset(1e-5, 32, 128, 1e-2, 5, (-0.7, -0.1, 0.1, 0.7), (-1.0, 1.0)),
+}
+
+
+def _coerce(cls: type, section: str, values: dict[str, Any]) -> Any:
+    """Build dataclass `cls` from a params section, naming any unknown key or wrong type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ValueError(f"{section}.{key}: unknown key (known: {', '.join(sorted(fields))})")
+        default = getattr(cls(), key) if key != "input_dims" else {}
+        kwargs[key] = _coerce_value(f"{section}.{key}", value, default)
+    return cls(**kwargs)
+
+
+def _coerce_value(name: str, value: Any, default: Any) -> Any:
+    # bool first: isinstance(True, int) holds, and `use_hsf: 1` is more likely a typo than intent.
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name}: expected a number, got {value!r}")
+        if isinstance(default, int) and not float(value).is_integer():
+            raise ValueError(f"{name}: expected a whole number, got {value!r}")
+        return type(default)(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{name}: expected a list, got {value!r}")
+        return tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected a mapping, got {value!r}")
+        return {str(k): int(v) for k, v in value.items()}
+    return value
+
+
+def model_config_from_params(params: dict[str, Any], **overrides: Any) -> ModelConfig:
+    """ModelConfig from params.yaml's `model:` section; `overrides` (e.g. input_dims) win."""
+    config = _coerce(ModelConfig, "model", params)
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def loss_config_from_params(params: dict[str, Any]) -> LossConfig:
+    """LossConfig from params.yaml's `loss:` section."""
+    return _coerce(LossConfig, "loss", params)

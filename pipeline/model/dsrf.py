@@ -1,0 +1,136 @@
+"""DSRF, the Dynamic Semantic Routing Framework, exact to DSRF-SPEC.md.
+
+    X^m --encoder--> H^m --HSF--> 4 factors --DRI--> ĥ^m
+                                      └──────USF──────┴─> z^m, w^m --fusion--> prediction
+
+Each stage lives in its own module (encoder, hsf, dri, usf, fusion), where the deviations from
+the paper's letter are named. Modalities are stacked on one axis M after the encoders, so HSF,
+DRI and USF each run as a few batched ops over all modalities.
+
+Missing modalities (DSRF-SPEC.md §6): a per-sample presence mask (B, M), by default
+`lengths > 0`. A missing modality's input is replaced by zeros before anything reads it, its
+outputs are zeroed, it is left out of every loss, of the other modalities' context and
+calibration, and its modality weight is 0, so its input can be anything.
+
+Deviations beyond those of the submodules:
+- `task: classification` returns the arg-max class index as `prediction` (the logits as `logits`);
+- with `use_dri: false` the reported routing is the uniform 1/K (what routing with no update is).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .config import LossConfig, ModelConfig
+from .dri import NUM_FACTORS, DynamicRouting
+from .encoder import ModalityEncoder
+from .fusion import FusionHead
+from .hsf import HierarchicalFactorization
+from .layers import masked_mean
+from .losses import sentiment_classes, task_loss
+from .usf import FusionInputs, UncertaintyFusion
+
+
+@dataclass
+class DSRFOutput:
+    prediction: torch.Tensor  # (B,) score, or class index for classification
+    factor_weights: torch.Tensor  # α (B, M, 4): emotion, context, ambiguity, noise
+    modality_weights: torch.Tensor  # w (B, M)
+    routing: torch.Tensor  # coupling c of the last routing iteration (B, M, 4, K)
+    uncertainty: torch.Tensor  # calibrated ũ (B, M, 4)
+    logits: torch.Tensor | None = None  # (B, C) for classification
+    losses: dict[str, torch.Tensor] = field(default_factory=dict)  # every term by name when labels are given
+
+    @property
+    def loss(self) -> torch.Tensor:
+        return self.losses["total"]
+
+
+class DSRF(nn.Module):
+    def __init__(self, config: ModelConfig, loss: LossConfig | None = None):
+        super().__init__()
+        self.config = config
+        self.loss_config = loss or LossConfig()
+        c = config
+        num_m = len(c.modalities)
+        outputs = 1 if c.task == "regression" else c.num_classes
+        self.encoders = nn.ModuleDict(
+            {m: ModalityEncoder(c.input_dims[m], c.hidden, c.layers, c.heads, c.dropout) for m in c.modalities}
+        )
+        self.hsf = HierarchicalFactorization(num_m, c.hidden, c.factor_layers, outputs) if c.use_hsf else None
+        self.dri = DynamicRouting(num_m, c.hidden, c.capsules, c.routing_iters) if c.use_dri else None
+        self.usf = UncertaintyFusion(num_m, c.hidden, c.num_classes, c.use_usf, c.perturb_std, c.perturb_seed, c.lambda_cal)
+        self.fusion = FusionHead(c.fusion, num_m, c.hidden, c.heads, outputs, c.dropout)
+
+    def forward(
+        self,
+        inputs: dict[str, torch.Tensor],
+        lengths: dict[str, torch.Tensor],
+        present: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> DSRFOutput:
+        """inputs[m] (B, T_m, d_m), lengths[m] (B,), present (B, M) bool, labels (B,) scores."""
+        c = self.config
+        if present is None:
+            present = torch.stack([lengths[m] > 0 for m in c.modalities], dim=1)
+        present = present.bool()
+        encoded = []
+        for i, m in enumerate(c.modalities):
+            x = torch.where(present[:, i, None, None], inputs[m], torch.zeros_like(inputs[m]))
+            encoded.append(self.encoders[m](x, lengths[m]))
+        mask = present.unsqueeze(-1)  # (B, M, 1)
+        h = torch.where(mask, torch.stack([last for last, _ in encoded], 1), 0.0)  # H (B, M, d)
+        s = torch.stack([mean for _, mean in encoded], 1)  # S (B, M, d)
+
+        factors = self.hsf(h, present) if self.hsf else h.unsqueeze(2).expand(-1, -1, NUM_FACTORS, -1)  # (B, M, 4, d)
+        if self.dri:
+            h_hat, routing, _ = self.dri(factors)
+        else:
+            h_hat = factors.mean(2)
+            routing = h.new_full((*factors.shape[:3], c.capsules), 1.0 / c.capsules)
+        fused = self.usf(factors, h_hat, present)
+        output = self.fusion(fused.modality_weights.unsqueeze(-1) * fused.z, present)  # (B, outputs)
+
+        result = DSRFOutput(
+            prediction=output.squeeze(-1) if c.task == "regression" else output.argmax(-1),
+            factor_weights=fused.factor_weights,
+            modality_weights=fused.modality_weights,
+            routing=routing * present[:, :, None, None],
+            uncertainty=fused.uncertainty,
+            logits=None if c.task == "regression" else output,
+        )
+        if labels is not None:
+            result.losses = self._losses(output, factors, h, h_hat, s, fused, present, labels.to(h.dtype))
+        return result
+
+    def _losses(
+        self,
+        output: torch.Tensor,
+        factors: torch.Tensor,
+        h: torch.Tensor,
+        h_hat: torch.Tensor,
+        s: torch.Tensor,
+        fused: FusionInputs,
+        present: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Every loss term by name and their weighted sum `total` (DSRF-SPEC.md §5)."""
+        c, w = self.config, self.loss_config
+        classes = sentiment_classes(labels, c.num_classes, c.class_edges)
+        head_output = output.squeeze(-1) if c.task == "regression" else output
+        terms = {"task": task_loss(head_output, labels, classes, c.task).mean()}
+        total = terms["task"]
+        if self.hsf:
+            terms |= self.hsf.losses(factors, s, present, labels, classes, c.task, w)
+            total = total + w.w_hsf * terms["hsf"]
+        if self.dri:
+            # eq. 12: ĥ reconstructs a frozen H.
+            terms["dri"] = masked_mean((h_hat - h.detach()).pow(2).mean(-1), present)
+            total = total + w.w_dri * terms["dri"]
+        if c.use_usf:
+            terms |= self.usf.loss(fused, factors, present, w.gamma_u)
+            total = total + w.w_usf * terms["usf"]
+        terms["total"] = total
+        return terms
