@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..params import section_from_params
+
 MODALITIES = ("t", "a", "v")
 FACTORS = ("emotion", "context", "ambiguity", "noise")
 FUSIONS = ("concat", "attention", "transformer")
@@ -104,51 +106,12 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def _coerce(cls: type, section: str, values: dict[str, Any]) -> Any:
-    """Build dataclass `cls` from a params section, naming any unknown key or wrong type."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise ValueError(f"{section}.{key}: unknown key (known: {', '.join(sorted(fields))})")
-        default = getattr(cls(), key) if key != "input_dims" else {}
-        kwargs[key] = _coerce_value(f"{section}.{key}", value, default)
-    return cls(**kwargs)
-
-
-def _coerce_value(name: str, value: Any, default: Any) -> Any:
-    # bool first: isinstance(True, int) holds, and `use_hsf: 1` is more likely a typo than intent.
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name}: expected true/false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ValueError(f"{name}: expected a whole number, got {value!r}")
-        return type(default)(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ValueError(f"{name}: expected a string, got {value!r}")
-        return value
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{name}: expected a list, got {value!r}")
-        return tuple(value)
-    if isinstance(default, dict):
-        if not isinstance(value, dict):
-            raise ValueError(f"{name}: expected a mapping, got {value!r}")
-        return {str(k): int(v) for k, v in value.items()}
-    return value
-
-
 def model_config_from_params(params: dict[str, Any], **overrides: Any) -> ModelConfig:
     """ModelConfig from params.yaml's `model:` section; `overrides` (e.g. input_dims) win."""
-    config = _coerce(ModelConfig, "model", params)
+    config = section_from_params(ModelConfig, "model", params)
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def loss_config_from_params(params: dict[str, Any]) -> LossConfig:
     """LossConfig from params.yaml's `loss:` section."""
-    return _coerce(LossConfig, "loss", params)
+    return section_from_params(LossConfig, "loss", params)

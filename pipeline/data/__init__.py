@@ -1,0 +1,1 @@
+"""Datasets: importers, the memory-mapped tensor store, and batches for the model."""

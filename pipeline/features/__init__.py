@@ -1,0 +1,1 @@
+"""Feature extraction: one clip in, the modality feature sequences out."""

@@ -1,0 +1,135 @@
+"""One clip's extracted features: the contract between extraction and the tensor store.
+
+A clip folder holds `transcript.json`, `features.json` (per modality: present, dim, frames,
+extractor, model, settings) and `features.safetensors` (per modality `<m>` (T, d) float32 and
+`<m>_times` (T, 2) start/end seconds; for vision also `v_face` (T,) 1 where a face was found).
+Writes are atomic: a killed run never leaves a half-written clip behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+TRANSCRIPT = "transcript.json"
+HEADER = "features.json"
+ARRAYS = "features.safetensors"
+
+
+@dataclass
+class Word:
+    word: str
+    start: float  # seconds
+    end: float
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class ModalityFeatures:
+    values: np.ndarray  # (T, d) float32
+    times: np.ndarray  # (T, 2) start/end seconds of each row
+    extractor: str  # e.g. "opensmile", "transformers", "opencv-haar"
+    model: str  # the model or feature set named in params.yaml
+    settings: dict[str, Any] = field(default_factory=dict)
+    face: np.ndarray | None = None  # vision only: (T,) bool, a face was found in that frame
+
+    @property
+    def present(self) -> bool:
+        return len(self.values) > 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass
+class ClipFeatures:
+    transcript: Transcript
+    modalities: dict[str, ModalityFeatures]  # keys among "t", "a", "v"; a missing one is absent
+    duration: float = 0.0  # seconds
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "duration": self.duration,
+            "modalities": {
+                m: {
+                    "present": f.present,
+                    "dim": f.dim,
+                    "frames": int(len(f.values)),
+                    "extractor": f.extractor,
+                    "model": f.model,
+                    "settings": f.settings,
+                }
+                for m, f in self.modalities.items()
+            },
+        }
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_clip(clip: ClipFeatures, folder: Path) -> None:
+    """Write the three files; the header goes last, so its presence marks a complete clip."""
+    folder = Path(folder)
+    arrays: dict[str, np.ndarray] = {}
+    for m, f in clip.modalities.items():
+        arrays[m] = np.ascontiguousarray(f.values, dtype=np.float32)  # (T, d), T may be 0
+        arrays[f"{m}_times"] = np.ascontiguousarray(f.times, dtype=np.float32).reshape(-1, 2)
+        if f.face is not None:
+            arrays[f"{m}_face"] = np.ascontiguousarray(f.face, dtype=np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{ARRAYS}.")
+    os.close(fd)
+    try:
+        save_file(arrays, tmp)
+        os.replace(tmp, folder / ARRAYS)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    transcript = asdict(clip.transcript)
+    atomic_write_bytes(folder / TRANSCRIPT, json.dumps(transcript, ensure_ascii=False, indent=1).encode())
+    atomic_write_bytes(folder / HEADER, json.dumps(clip.header(), indent=1).encode())
+
+
+def load_clip(folder: Path) -> ClipFeatures:
+    """Read a clip folder written by `save_clip`; a missing or partial one is a one-line error."""
+    folder = Path(folder)
+    if not (folder / HEADER).is_file():
+        raise ValueError(f"{folder}: no {HEADER} (not an extracted clip, or its extraction did not finish)")
+    header = json.loads((folder / HEADER).read_text())
+    raw = json.loads((folder / TRANSCRIPT).read_text())
+    transcript = Transcript(raw["text"], raw["language"], [Word(**w) for w in raw["words"]])
+    arrays = load_file(str(folder / ARRAYS))
+    modalities = {}
+    for m, info in header["modalities"].items():
+        face = arrays.get(f"{m}_face")
+        modalities[m] = ModalityFeatures(
+            values=arrays[m],
+            times=arrays[f"{m}_times"],
+            extractor=info["extractor"],
+            model=info["model"],
+            settings=info["settings"],
+            face=None if face is None else face.astype(bool),
+        )
+    return ClipFeatures(transcript, modalities, header.get("duration", 0.0))
