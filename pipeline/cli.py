@@ -11,25 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .errors import one_line_errors, settings
 from .model import DSRF, PRESETS, loss_config_from_params, model_config_from_params
 from .params import load_params
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
-state = {"debug": False}
 
 
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
     """Multimodal sentiment analysis with DSRF, from raw video to explained predictions."""
-    state["debug"] = debug
-
-
-def fail(error: Exception) -> None:
-    if state["debug"]:
-        raise error
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(2)
+    settings["debug"] = debug
 
 
 @app.command("model-summary")
@@ -38,15 +31,13 @@ def model_summary(
     dataset: str = typer.Option("mosi", help=f"Which of the paper's presets to show: {', '.join(PRESETS)}."),
 ) -> None:
     """Build DSRF from params.yaml and print its modules, parameter counts and the paper's preset."""
-    try:
-        settings = load_params(params)
-        config = model_config_from_params(settings.get("model", {}))
-        model = DSRF(config, loss_config_from_params(settings.get("loss", {})))
+    with one_line_errors():
+        sections = load_params(params)
+        config = model_config_from_params(sections.get("model", {}))
+        model = DSRF(config, loss_config_from_params(sections.get("loss", {})))
+        if dataset.lower() not in PRESETS:
+            raise ValueError(f"--dataset: unknown preset {dataset!r} (known: {', '.join(PRESETS)})")
         preset = PRESETS[dataset.lower()]
-    except KeyError:
-        fail(ValueError(f"--dataset: unknown preset {dataset!r} (known: {', '.join(PRESETS)})"))
-    except ValueError as error:
-        fail(error)
 
     table = Table(title=f"DSRF from {params} (input widths {config.input_dims})")
     table.add_column("module")
@@ -61,3 +52,16 @@ def model_summary(
         f"paper preset {dataset}: lr {preset.lr:g}, batch {preset.batch_size}, hidden {preset.hidden}, "
         f"weight decay {preset.weight_decay:g}, {preset.num_classes} classes"
     )
+
+from stages.tensors import command as tensors_command  # noqa: E402  (stages import this package)
+app.command("tensors")(tensors_command)
+from .features.cli import extract_command  # noqa: E402
+app.command("extract")(extract_command)
+from stages.transcribe import command as transcribe_command  # noqa: E402
+app.command("transcribe")(transcribe_command)
+from stages.features import command as features_command  # noqa: E402
+app.command("features")(features_command)
+from stages.train import command as train_command  # noqa: E402
+app.command("train")(train_command)
+from stages.evaluate import command as evaluate_command  # noqa: E402
+app.command("evaluate")(evaluate_command)

@@ -32,8 +32,9 @@ Pearson included, as MMSA computes them).
 
 * ``f1``: weighted F1 on the acc2 classes.
 
-Every F1 is scikit-learn's ``f1_score(y_class, p_class, average="weighted")``:
-per-class F1 weighted by the number of true samples in each class.
+Every F1 is the weighted F1 of scikit-learn's ``f1_score(y_class, p_class,
+average="weighted")``: per-class F1 weighted by the number of true samples in
+each class (computed here with numpy; a test checks it against scikit-learn).
 
 Degenerate cases give a number, never NaN, so that ``metrics.json`` stays valid
 JSON (NaN is not JSON):
@@ -43,7 +44,7 @@ JSON (NaN is not JSON):
 * ``acc2_non0`` and ``f1_non0`` are 0.0 when every label is 0: no sample is
   left to score. Read them together with the label counts in that case.
 * A class that is never predicted has F1 0 (``2tp / (2tp + fp + fn)`` with
-  ``tp = 0``); scikit-learn >= 1.3 computes it so without a warning.
+  ``tp = 0``), as scikit-learn computes it.
 
 Invalid input raises ``ValueError``: no samples, different lengths, NaN or
 infinite values, or a shape other than (N,) or (N, 1). Inputs may be numpy
@@ -53,7 +54,6 @@ arrays, lists or torch tensors.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 MOSI_METRICS = (
     "mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7",
@@ -153,7 +153,14 @@ def _accuracy(y_class: np.ndarray, p_class: np.ndarray) -> float:
 
 
 def _weighted_f1(y_class: np.ndarray, p_class: np.ndarray) -> float:
-    return float(f1_score(y_class, p_class, average="weighted"))
+    # scikit-learn's f1_score(average="weighted"), written out: importing scikit-learn costs every
+    # command ~2 s. Classes seen only in predictions weigh 0; a class never predicted has F1 0.
+    classes, support = np.unique(y_class, return_counts=True)
+    scores = []
+    for c in classes:
+        tp = np.sum((y_class == c) & (p_class == c))
+        scores.append(2 * tp / (np.sum(y_class == c) + np.sum(p_class == c)))
+    return float(np.dot(scores, support) / len(y_class))
 
 
 def _rounded_accuracy(y: np.ndarray, p: np.ndarray, bound: float) -> float:
@@ -173,3 +180,20 @@ def _sims_bins(v: np.ndarray, inner_edges: tuple[float, ...]) -> np.ndarray:
     # side="left" counts the edges strictly below v, so a value equal to an edge
     # falls in the lower bin: bins are closed on the right, as in MMSA.
     return np.searchsorted(inner_edges, v, side="left")
+
+
+def fine_classes(values, dataset: str) -> np.ndarray:
+    """The classes behind acc7 (MOSI/MOSEI: -3..3 → 0..6) or SIMS's acc5 (0..4), for confusion matrices."""
+    v = _as_vector(values, "values")
+    if _FAMILIES.get(str(dataset).lower()) == "sims":
+        return _sims_bins(np.clip(v, -1.0, 1.0), _SIMS_EDGES_5)
+    if str(dataset).lower() not in _FAMILIES:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {sorted(_FAMILIES)}")
+    return (_rounded_classes(v, 3.0) + 3).astype(int)
+
+
+def class_names(dataset: str) -> list[str]:
+    """Names of `fine_classes`, lowest sentiment first."""
+    if _FAMILIES.get(str(dataset).lower()) == "sims":
+        return ["neg", "weak neg", "neutral", "weak pos", "pos"]
+    return ["-3", "-2", "-1", "0", "1", "2", "3"]

@@ -17,7 +17,7 @@ def test_help_lists_only_working_commands():
     result = run("--help")
     assert result.returncode == 0
     assert "model-summary" in result.stdout
-    for planned in ("extract", "predict", "train"):
+    for planned in ("predict",):
         assert f" {planned} " not in result.stdout
 
 def test_model_summary_counts_the_models_parameters():

@@ -237,3 +237,15 @@ def test_bad_inputs_raise_value_error(y, p, message):
         mosi_metrics(y, p)
     with pytest.raises(ValueError, match=message):
         sims_metrics(y, p)
+
+
+def test_weighted_f1_agrees_with_scikit_learn_on_random_cases():
+    from sklearn.metrics import f1_score
+
+    from pipeline.metrics import _weighted_f1
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n, k = rng.integers(1, 40), rng.integers(2, 6)
+        y, p = rng.integers(0, k, n), rng.integers(0, k, n)
+        assert _weighted_f1(y, p) == pytest.approx(f1_score(y, p, average="weighted"), abs=1e-12)

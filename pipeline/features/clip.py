@@ -90,6 +90,28 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """safetensors file written beside `path`, then renamed: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        save_file(arrays, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_transcript(transcript: Transcript, path: Path) -> None:
+    """`{"text", "language", "words": [{"word", "start", "end"}]}`, atomically."""
+    atomic_write_bytes(path, json.dumps(asdict(transcript), ensure_ascii=False, indent=1).encode())
+
+
+def read_transcript(path: Path) -> Transcript:
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return Transcript(raw["text"], raw["language"], [Word(**w) for w in raw["words"]])
+
+
 def save_clip(clip: ClipFeatures, folder: Path) -> None:
     """Write the three files; the header goes last, so its presence marks a complete clip."""
     folder = Path(folder)
@@ -99,16 +121,8 @@ def save_clip(clip: ClipFeatures, folder: Path) -> None:
         arrays[f"{m}_times"] = np.ascontiguousarray(f.times, dtype=np.float32).reshape(-1, 2)
         if f.face is not None:
             arrays[f"{m}_face"] = np.ascontiguousarray(f.face, dtype=np.uint8)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{ARRAYS}.")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp)
-        os.replace(tmp, folder / ARRAYS)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    transcript = asdict(clip.transcript)
-    atomic_write_bytes(folder / TRANSCRIPT, json.dumps(transcript, ensure_ascii=False, indent=1).encode())
+    atomic_save_arrays(arrays, folder / ARRAYS)
+    write_transcript(clip.transcript, folder / TRANSCRIPT)
     atomic_write_bytes(folder / HEADER, json.dumps(clip.header(), indent=1).encode())
 
 
@@ -118,8 +132,7 @@ def load_clip(folder: Path) -> ClipFeatures:
     if not (folder / HEADER).is_file():
         raise ValueError(f"{folder}: no {HEADER} (not an extracted clip, or its extraction did not finish)")
     header = json.loads((folder / HEADER).read_text())
-    raw = json.loads((folder / TRANSCRIPT).read_text())
-    transcript = Transcript(raw["text"], raw["language"], [Word(**w) for w in raw["words"]])
+    transcript = read_transcript(folder / TRANSCRIPT)
     arrays = load_file(str(folder / ARRAYS))
     modalities = {}
     for m, info in header["modalities"].items():

@@ -1,0 +1,57 @@
+"""Checkpoints: the model's weights with everything needed to use it again.
+
+A checkpoint carries the model and loss configs, the store's manifest (feature extractors and
+their settings, normalization statistics, label scale), the training settings and the seed, so
+`pipeline predict` rebuilds exactly the model and the features it was trained on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .model import DSRF, LossConfig, ModelConfig
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save through a temporary file and a rename: a killed run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or foreign file: say which, not how pickle failed
+        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__})") from None
+
+
+def model_payload(model: DSRF) -> dict[str, Any]:
+    """The part of a checkpoint that rebuilds the model."""
+    return {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dataclasses.asdict(model.config),
+        "loss_config": dataclasses.asdict(model.loss_config),
+    }
+
+
+def model_from_checkpoint(payload: dict[str, Any]) -> DSRF:
+    config = payload["model_config"]
+    config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    model = DSRF(config, LossConfig(**payload["loss_config"]))
+    model.load_state_dict(payload["model"])
+    return model.eval()

@@ -1,0 +1,276 @@
+"""Build the tensor store from a dataset: find the importer, check every clip, write the splits.
+
+The build streams: clips are read one at a time and their padded rows appended to the `.npy`
+files, so memory stays flat whatever the dataset size (an MMSA pickle excepted: it is in memory
+while it is read). The store is built in a temporary folder and renamed into place, so a killed
+build leaves the previous store intact; it starts over on the next run. An unchanged key (inputs
+and settings) means there is nothing to do.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from tqdm import tqdm
+
+from ..features.cache import content_hash
+from ..features.clip import ARRAYS, HEADER
+from .clips import CLIPS_CSV, read_clips
+from .config import DataParams, TensorParams
+from .csd import read_csd
+from .mmsa import read_mmsa
+from .source import SPLITS, SUBLABELS, Entry, Source
+from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
+
+REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's text set is)
+LABEL_SLACK = 1e-6  # scores stored as float32 may overshoot the range by a rounding step
+
+
+def build_store(data: DataParams, tensors: TensorParams, out_dir: str | Path | None = None) -> tuple[Manifest, bool]:
+    """(the store's manifest, whether it was rebuilt). `out_dir` defaults to tensors.out."""
+    out_dir = Path(out_dir or tensors.out)
+    fmt, path = locate_source(data, tensors)
+    hashes = input_hashes(fmt, path, data)
+    settings = {"version": STORE_VERSION, "data": asdict(data), "tensors": asdict(tensors) | {"out": None}}
+    key = hashlib.sha256(json.dumps({**settings, "hashes": hashes}, sort_keys=True).encode()).hexdigest()
+    if (out_dir / MANIFEST).is_file():
+        try:
+            current = read_manifest(out_dir)
+        except ValueError:
+            current = None  # an unreadable or older store is rebuilt
+        if current is not None and current.key == key:
+            return current, False
+    source = read_source(fmt, path, data)
+    info = {"format": fmt, "path": str(path), "hashes": hashes}
+    return write_store(source, data, tensors, out_dir, key=key, source_info=info), True
+
+
+def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
+    """(format, path to read). A raw dataset folder (label.csv) is read through the features stage's output."""
+    path = Path(data.path)
+    if not path.exists():
+        raise ValueError(f"data.path: {path} does not exist")
+    raw = path.is_dir() and not (path / CLIPS_CSV).is_file() and (path / "label.csv").is_file()
+    if data.format != "auto":
+        return data.format, Path(tensors.features) if data.format == "features" and raw else path
+    if path.is_file() and path.suffix == ".pkl":
+        return "mmsa", path
+    if path.is_dir() and any(path.glob("*.csd")):
+        return "csd", path
+    if path.is_dir() and (path / CLIPS_CSV).is_file():
+        return "features", path
+    if raw:
+        return "features", Path(tensors.features)
+    raise ValueError(
+        f"data.path: cannot tell the format of {path} (expected an MMSA .pkl, a folder of .csd files, "
+        f"or a folder with {CLIPS_CSV} or label.csv); set data.format"
+    )
+
+
+def input_hashes(fmt: str, path: Path, data: DataParams) -> dict[str, str]:
+    """Fingerprints of what the store is built from; clip arrays by size and time (hashing them all costs minutes)."""
+    if fmt == "features":
+        if not (path / CLIPS_CSV).is_file():
+            raise ValueError(f"{path / CLIPS_CSV}: not found (run the features stage first)")
+        digest = hashlib.sha256()
+        for header in sorted(path.rglob(HEADER)):
+            arrays = header.with_name(ARRAYS)
+            stamp = f"{arrays.stat().st_size}:{arrays.stat().st_mtime_ns}" if arrays.is_file() else "-"
+            digest.update(f"{header.relative_to(path)}|{stamp}|".encode() + header.read_bytes())
+        return {str(path / CLIPS_CSV): content_hash(path / CLIPS_CSV), f"{path}/**/{HEADER}": digest.hexdigest()}
+    files = [path] if fmt == "mmsa" else sorted(path.glob("*.csd"))
+    if fmt == "csd" and data.folds:
+        files.append(Path(data.folds))
+    return {str(f): content_hash(f) for f in files}
+
+
+def read_source(fmt: str, path: Path, data: DataParams) -> Source:
+    if fmt == "features":
+        return read_clips(path, data.modalities)
+    if fmt == "mmsa":
+        return read_mmsa(path, data.modalities)
+    return read_csd(path, data.modalities, data.csd_files, data.folds, data.dataset)
+
+
+@dataclass
+class SplitRows:
+    """The small per-clip arrays of one split, gathered while its feature rows go to disk."""
+
+    ids: list[str] = field(default_factory=list)
+    labels: list[float] = field(default_factory=list)
+    sublabels: dict[str, list[float]] = field(default_factory=dict)
+    lengths: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class RunningStats:
+    """Per-feature sums over the valid steps of train, in float64."""
+
+    total: np.ndarray  # (d,)
+    squares: np.ndarray  # (d,)
+    count: int = 0
+
+    def add(self, x: np.ndarray) -> None:  # x: (L, d)
+        x = x.astype(np.float64)
+        self.total += x.sum(axis=0)
+        self.squares += (x * x).sum(axis=0)
+        self.count += len(x)
+
+    def norm(self) -> Norm:
+        if self.count == 0:
+            return Norm([0.0] * len(self.total), [1.0] * len(self.total))
+        mean = self.total / self.count
+        std = np.sqrt(np.maximum(self.squares / self.count - mean * mean, 0.0))
+        std[std < 1e-6] = 1.0  # a constant feature: leave it centred, unscaled
+        return Norm(mean.tolist(), std.tolist())
+
+
+def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir: Path, *,
+                key: str = "", source_info: dict | None = None) -> Manifest:
+    """Check `source` and write it as a store at `out_dir` (replacing what is there)."""
+    out_dir = Path(out_dir)
+    modalities = tuple(m for m in data.modalities if m in source.dims)
+    check_entries(source.entries, data)
+    max_lengths = {
+        m: max(1, min(tensors.max_len_of(m), max(e.lengths[m] for e in source.entries))) for m in modalities
+    }
+    sublabels = tuple(s for s in SUBLABELS if source.entries and s in source.entries[0].sublabels)
+
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    writers: dict[tuple[str, str], RowWriter] = {}
+    rows: dict[str, SplitRows] = {}
+    stats = {m: RunningStats(np.zeros(source.dims[m]), np.zeros(source.dims[m])) for m in tensors.normalize if m in modalities}
+    skipped = list(source.skipped)
+    largest = float(np.finfo(tensors.dtype).max)  # float16 would turn larger values into inf
+    padded = {m: np.zeros((max_lengths[m], source.dims[m]), np.float32) for m in modalities}  # (T_m, d_m), reused
+    try:
+        for index, entry in enumerate(tqdm(source.entries, desc="tensors", unit="clip", disable=None)):
+            try:
+                values = source.load(index)
+            except (OSError, ValueError, KeyError, SafetensorError) as error:
+                skipped.append(f"{entry.where}: unreadable ({error})")
+                continue
+            split = rows.setdefault(entry.split, SplitRows())
+            (split_dir := tmp / entry.split).mkdir(exist_ok=True)
+            for m in modalities:
+                x = checked_values(values.get(m), entry, m, source.dims[m], tensors.nonfinite)
+                if x.size and np.abs(x).max() > largest:
+                    raise ValueError(f"{entry.where}: modality {m} has values beyond the {tensors.dtype} range; use tensors.dtype: float32")
+                x = truncate(x, max_lengths[m], tensors.truncate_of(m))  # (L, d)
+                if entry.split == "train" and m in stats:
+                    stats[m].add(x)
+                padded[m][: len(x)] = x
+                padded[m][len(x):] = 0.0
+                if (entry.split, m) not in writers:
+                    writers[entry.split, m] = RowWriter(split_dir / f"{m}.npy", padded[m].shape, tensors.dtype)
+                writers[entry.split, m].append(padded[m])
+                split.lengths.setdefault(m, []).append(len(x))
+            split.ids.append(entry.id)
+            split.labels.append(entry.label)
+            for s in sublabels:
+                split.sublabels.setdefault(s, []).append(entry.sublabels[s])
+        for writer in writers.values():
+            writer.close()
+        for name in REQUIRED_SPLITS:
+            if name not in rows:
+                raise ValueError(f"{data.path}: split {name} has no readable clips")
+        for name, split in rows.items():
+            save_split(tmp / name, split, modalities)
+    except BaseException:
+        for writer in writers.values():
+            writer.handle.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest = Manifest(
+        modalities=modalities,
+        dims={m: source.dims[m] for m in modalities},
+        dataset=data.dataset,
+        label_range=data.label_range,
+        splits={name: len(rows[name].ids) for name in SPLITS if name in rows},
+        features={m: source.features[m] for m in modalities},
+        max_lengths=max_lengths,
+        truncate={m: tensors.truncate_of(m) for m in modalities},
+        dtype=tensors.dtype,
+        norm={m: s.norm() for m, s in stats.items()},
+        sublabels=sublabels,
+        source=source_info or {"format": source.format},
+        skipped=skipped,
+        key=key,
+    )
+    (tmp / MANIFEST).write_text(manifest.to_json())
+    replace_dir(tmp, out_dir)
+    return manifest
+
+
+def check_entries(entries: list[Entry], data: DataParams) -> None:
+    """Labels finite and in the dataset's range, ids unique, the required splits present."""
+    low, high = data.label_range
+    seen: set[str] = set()
+    for entry in entries:
+        for name, value in [("label", entry.label), *((f"label_{s}", v) for s, v in entry.sublabels.items())]:
+            if not np.isfinite(value) or not low - LABEL_SLACK <= value <= high + LABEL_SLACK:
+                raise ValueError(f"{entry.where}: {name} {value:g} is outside [{low:g}, {high:g}] of {data.dataset}")
+        if entry.id in seen:
+            raise ValueError(f"{entry.where}: clip id {entry.id} appears twice")
+        seen.add(entry.id)
+    for name in REQUIRED_SPLITS:
+        if not any(e.split == name for e in entries):
+            raise ValueError(f"{data.path}: split {name} is empty")
+
+
+def checked_values(x: np.ndarray | None, entry: Entry, m: str, dim: int, nonfinite: str) -> np.ndarray:
+    """(L, d) float32 rows of modality m, as long as the index said; NaN/inf an error or 0."""
+    if x is None or len(x) == 0:
+        x = np.zeros((0, dim), np.float32)
+    if x.shape != (entry.lengths[m], dim):
+        raise ValueError(f"{entry.where}: modality {m} has shape {x.shape}, expected ({entry.lengths[m]}, {dim})")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        if nonfinite == "error":
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"{entry.where}: modality {m} has NaN/inf at step {row} "
+                "(set tensors.nonfinite: zero to replace them with 0, as MMSA does for COVAREP's -inf)"
+            )
+        x = np.where(bad, 0.0, x)
+    return x.astype(np.float32, copy=False)
+
+
+def truncate(x: np.ndarray, max_len: int, policy: str) -> np.ndarray:
+    """(L, d) -> (min(L, max_len), d): keep the head, the tail, or evenly spaced steps."""
+    if len(x) <= max_len:
+        return x
+    if policy == "head":
+        return x[:max_len]
+    if policy == "tail":
+        return x[-max_len:]
+    return x[np.linspace(0, len(x) - 1, max_len).round().astype(int)]
+
+
+def save_split(folder: Path, split: SplitRows, modalities: tuple[str, ...]) -> None:
+    lengths = {m: np.asarray(split.lengths[m], np.int64) for m in modalities}  # (N,)
+    for m in modalities:
+        np.save(folder / f"{m}_lengths.npy", lengths[m])
+    np.save(folder / "present.npy", np.stack([lengths[m] > 0 for m in modalities], axis=1))  # (N, M)
+    np.save(folder / "labels.npy", np.asarray(split.labels, np.float32))
+    for s, values in split.sublabels.items():
+        np.save(folder / f"label_{s}.npy", np.asarray(values, np.float32))
+    (folder / "ids.json").write_text(json.dumps(split.ids))
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Swap a finished folder into place; readers see the old store or the new one, never a mix."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,107 @@
+"""Importer for the features stage's output: `clips.csv` and one extracted folder per clip.
+
+`clips.csv` has `video_id, clip_id, label, mode, folder` (folder relative to the CSV) and may add
+`label_T, label_A, label_V`. Each folder is read with `pipeline.features.clip.load_clip`. Text-only
+datasets arrive the same way, with clips that carry only "t". A clip whose folder is missing or
+unfinished is reported and skipped; features of different widths or extractors are an error,
+since they cannot share one model.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from ..features.clip import HEADER, load_clip
+from .source import SUBLABELS, Entry, Source, parse_split
+
+CLIPS_CSV = "clips.csv"
+REQUIRED = ("video_id", "clip_id", "label", "mode", "folder")
+
+
+def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
+    """Index of the clips under `folder`; modalities that no clip carries are dropped."""
+    table = Path(folder) / CLIPS_CSV
+    if not table.is_file():
+        raise ValueError(f"{table}: not found (run the features stage first, or point data.path at its output)")
+    with open(table, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise ValueError(f"{table}: missing column(s) {missing}")
+        rows = list(reader)
+    sublabels = [s for s in SUBLABELS if f"label_{s}" in columns]
+
+    entries: list[Entry] = []
+    folders: list[Path] = []
+    skipped: list[str] = []
+    dims: dict[str, int] = {}
+    features: dict[str, dict[str, Any]] = {}
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        where = f"{table}:{number}"
+        clip_dir = table.parent / row["folder"]
+        header_file = clip_dir / HEADER
+        if not header_file.is_file():
+            skipped.append(f"{where}: {clip_dir} has no {HEADER} (extraction missing or unfinished)")
+            continue
+        try:
+            info = json.loads(header_file.read_text())["modalities"]
+            lengths = {m: int(info[m]["frames"]) if m in info and info[m]["present"] else 0 for m in modalities}
+            described = {m: _described(info[m]) for m in modalities if lengths[m]}
+        except (ValueError, KeyError, TypeError) as error:
+            skipped.append(f"{where}: {header_file} is unreadable ({type(error).__name__}: {error})")
+            continue
+        for m, (dim, extraction) in described.items():
+            _check_same(where, m, dim, extraction, dims, features)
+        entries.append(Entry(
+            id=f"{row['video_id']}/{row['clip_id']}",
+            split=parse_split(row["mode"], where),
+            label=_number(row["label"], "label", where),
+            sublabels={s: _number(row[f"label_{s}"], f"label_{s}", where) for s in sublabels},
+            lengths=lengths,
+            where=f"{where} ({clip_dir})",
+        ))
+        folders.append(clip_dir)
+
+    kept = tuple(m for m in modalities if m in dims)
+    if not kept:
+        raise ValueError(f"{table}: no clip carries any of the modalities {list(modalities)}")
+    for entry in entries:
+        entry.lengths = {m: entry.lengths[m] for m in kept}
+
+    def load(index: int) -> dict:
+        clip = load_clip(folders[index])
+        return {m: clip.modalities[m].values for m in kept if m in clip.modalities}
+
+    return Source(
+        format="features",
+        entries=entries,
+        dims=dims,
+        features=features,
+        load=load,
+        skipped=skipped,
+    )
+
+
+def _described(meta: dict) -> tuple[int, dict[str, Any]]:
+    """(width, extractor/model/settings) of one modality in a clip's features.json."""
+    return int(meta["dim"]), {"extractor": meta["extractor"], "model": meta["model"], "settings": meta.get("settings", {})}
+
+
+def _check_same(where: str, m: str, dim: int, extraction: dict, dims: dict[str, int], features: dict[str, dict]) -> None:
+    """Every clip of a modality must come from the same extractor with the same settings."""
+    if m not in dims:
+        dims[m], features[m] = dim, extraction
+    elif dim != dims[m]:
+        raise ValueError(f"{where}: modality {m} has width {dim}, earlier clips {dims[m]}")
+    elif extraction != features[m]:
+        raise ValueError(f"{where}: modality {m} was extracted with {extraction}, earlier clips with {features[m]}")
+
+
+def _number(text: str | None, column: str, where: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {column} {text!r} is not a number") from None

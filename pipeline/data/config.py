@@ -1,0 +1,87 @@
+"""Settings of the tensors stage: params.yaml `data:` (what to read) and `tensors:` (how to store it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.config import MODALITIES, PRESETS
+from ..params import section_from_params
+
+FORMATS = ("auto", "features", "mmsa", "csd")
+TRUNCATIONS = ("head", "tail", "uniform")
+DTYPES = ("float32", "float16")
+NONFINITE = ("error", "zero")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """params.yaml `data:`; the comments in params.yaml say what each key does."""
+
+    path: str = "raw/demo"
+    format: str = "auto"
+    dataset: str = "mosi"
+    modalities: tuple[str, ...] = MODALITIES
+    folds: str = ""  # csd only: an SDK folds file (.py or .json); "" = the embedded standard MOSI folds
+    csd_files: dict[str, str] = field(default_factory=dict)  # csd only: role (labels|t|a|v) -> file name
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"data.format: {self.format!r} is not one of {list(FORMATS)}")
+        if self.dataset not in PRESETS:
+            raise ValueError(f"data.dataset: {self.dataset!r} is not one of {list(PRESETS)}")
+        _check_modalities("data.modalities", self.modalities)
+        bad = sorted(set(self.csd_files) - {"labels", *MODALITIES})
+        if bad:
+            raise ValueError(f"data.csd_files: unknown role {bad} (known: labels, {', '.join(MODALITIES)})")
+
+    @property
+    def label_range(self) -> tuple[float, float]:
+        return PRESETS[self.dataset].label_range
+
+
+@dataclass(frozen=True)
+class TensorParams:
+    """params.yaml `tensors:`; per-modality keys (max_len, truncate) may name any of t, a, v."""
+
+    out: str = "data/store"
+    features: str = "data/features"  # the features stage's output, read when data.path is a raw dataset
+    max_len: dict[str, int] = field(default_factory=lambda: {"t": 50, "a": 500, "v": 500})
+    truncate: dict[str, str] = field(default_factory=lambda: {"t": "head", "a": "head", "v": "head"})
+    dtype: str = "float32"
+    normalize: tuple[str, ...] = MODALITIES
+    nonfinite: str = "error"
+
+    def __post_init__(self) -> None:
+        for m, n in self.max_len.items():
+            if m not in MODALITIES or isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"tensors.max_len.{m}: expected a modality of {list(MODALITIES)} and a whole number >= 1, got {n!r}")
+        for m, policy in self.truncate.items():
+            if m not in MODALITIES or policy not in TRUNCATIONS:
+                raise ValueError(f"tensors.truncate.{m}: expected a modality of {list(MODALITIES)} and one of {list(TRUNCATIONS)}, got {policy!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"tensors.dtype: {self.dtype!r} is not one of {list(DTYPES)}")
+        if self.nonfinite not in NONFINITE:
+            raise ValueError(f"tensors.nonfinite: {self.nonfinite!r} is not one of {list(NONFINITE)}")
+        _check_modalities("tensors.normalize", self.normalize, allow_empty=True)
+
+    def max_len_of(self, m: str) -> int:
+        if m not in self.max_len:
+            raise ValueError(f"tensors.max_len: no length for modality {m!r}")
+        return self.max_len[m]
+
+    def truncate_of(self, m: str) -> str:
+        return self.truncate.get(m, "head")
+
+
+def _check_modalities(name: str, modalities: tuple[str, ...], allow_empty: bool = False) -> None:
+    bad = [m for m in modalities if m not in MODALITIES]
+    if bad or (not modalities and not allow_empty) or len(set(modalities)) != len(modalities):
+        raise ValueError(f"{name}: {list(modalities)} is not a subset of {list(MODALITIES)}")
+
+
+def data_params(values: dict[str, Any] | None) -> DataParams:
+    return section_from_params(DataParams, "data", values)
+
+
+def tensor_params(values: dict[str, Any] | None) -> TensorParams:
+    return section_from_params(TensorParams, "tensors", values)

