@@ -31,11 +31,11 @@ def summarize(per_seed: dict[int, dict[str, float]]) -> dict:
 
 
 def write_predictions(path: Path, rows: list[tuple[int, str, float, float]]) -> None:
-    """CSV of (seed, id, true, pred) rows: what `dvc plots` draws the scatter from."""
+    """CSV of (seed, id, label, prediction) rows: what `dvc plots` draws the scatter from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["seed", "id", "true", "pred"])
+        writer.writerow(["seed", "id", "label", "prediction"])
         writer.writerows((seed, clip, f"{t:.4f}", f"{p:.4f}") for seed, clip, t, p in rows)
 
 
