@@ -3,7 +3,9 @@
     .venv/bin/python bench/train_throughput.py --shapes mosi --batch 32 --steps 20
 
 Both models train on the same random batch in one process, alternating, so the ratio is measured
-under the same machine load. `--device cuda --compile --bf16` for the GPU path.
+under the same machine load. `--device cuda --compile --bf16` for the GPU path (bench/gpu.sh runs
+every combination); on a GPU each model's peak memory over one step is printed too. The last line
+is a markdown row: where, shapes, batch, mode, DSRF and floor samples/s, ratio (, GPU MiB of each).
 """
 from __future__ import annotations
 
@@ -93,13 +95,28 @@ def main() -> None:
             if i >= args.warmup:
                 elapsed[name] += time.perf_counter() - start
     rate = {name: args.steps * args.batch / seconds for name, seconds in elapsed.items()}
-    print(f"{args.shapes} batch {args.batch} on {device}{' bf16' if args.bf16 else ''}{' compiled' if args.compile else ''}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"DSRF  {rate['dsrf']:8.1f} samples/s")
-    print(f"floor {rate['floor']:8.1f} samples/s")
-    print(f"DSRF costs {rate['floor'] / rate['dsrf']:.2f}x the floor (target: at most 1.5x)")
-    if device.type == "cuda":
-        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    memory = {name: peak_memory(step, device) for name, step in steps.items()}
+    where = f"{torch.cuda.get_device_name(device)}" if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    mode = f"{'bf16' if args.bf16 else 'fp32'}, {'compiled' if args.compile else 'eager'}"
+    print(f"{args.shapes} batch {args.batch} on {where}, {mode}")
+    for name in steps:
+        print(f"{'DSRF' if name == 'dsrf' else 'floor':5} {rate[name]:8.1f} samples/s" + (f", peak GPU memory {memory[name]:.0f} MiB" if memory[name] else ""))
+    ratio = rate["floor"] / rate["dsrf"]
+    print(f"DSRF costs {ratio:.2f}x the floor (target: at most 1.5x)")
+    # One markdown row, for the README's table.
+    gpu = f" | {memory['dsrf']:.0f} | {memory['floor']:.0f}" if device.type == "cuda" else ""
+    print(f"| {where} | {args.shapes} | {args.batch} | {mode} | {rate['dsrf']:.1f} | {rate['floor']:.1f} | {ratio:.2f}{gpu} |")
+
+
+def peak_memory(step, device: torch.device) -> float:
+    """MiB of GPU memory at the peak of one training step of one model (the other's weights stay resident)."""
+    if device.type != "cuda":
+        return 0.0
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated(device) / 2**20
 
 
 if __name__ == "__main__":

@@ -53,15 +53,19 @@ def model_summary(
         f"weight decay {preset.weight_decay:g}, {preset.num_classes} classes"
     )
 
-from stages.tensors import command as tensors_command  # noqa: E402  (stages import this package)
-app.command("tensors")(tensors_command)
-from .features.cli import extract_command  # noqa: E402
-app.command("extract")(extract_command)
-from stages.transcribe import command as transcribe_command  # noqa: E402
-app.command("transcribe")(transcribe_command)
-from stages.features import command as features_command  # noqa: E402
-app.command("features")(features_command)
-from stages.train import command as train_command  # noqa: E402
-app.command("train")(train_command)
+
+# Commands in the order of the chain; each lives beside the code it drives (stages/ for DVC
+# stages). Imported here, after `app`, because those modules import this package.
 from stages.evaluate import command as evaluate_command  # noqa: E402
-app.command("evaluate")(evaluate_command)
+from stages.features import command as features_command  # noqa: E402
+from stages.tensors import command as tensors_command  # noqa: E402
+from stages.train import command as train_command  # noqa: E402
+from stages.transcribe import command as transcribe_command  # noqa: E402
+
+from .features.cli import extract_command  # noqa: E402
+from .predict_cli import predict_command  # noqa: E402
+
+for name, command in (("extract", extract_command), ("transcribe", transcribe_command), ("features", features_command),
+                      ("tensors", tensors_command), ("train", train_command), ("evaluate", evaluate_command),
+                      ("predict", predict_command)):
+    app.command(name)(command)

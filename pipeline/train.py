@@ -180,8 +180,9 @@ def fit(
 
     if state_path.is_file():
         state = load_checkpoint(state_path)
-        # Same run (epochs aside: a longer run continues a shorter one), not yet past its end.
-        if state.get("fingerprint") == extra["fingerprint"] and state["epoch"] + 1 < cfg.epochs:
+        # Only an interrupted run of the same settings resumes; a finished one (rerun because code or
+        # inputs changed) starts again from scratch.
+        if state.get("fingerprint") == extra["fingerprint"] and not state.get("finished", False):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start, best, best_epoch, bad_epochs = state["epoch"] + 1, state["best"], state["best_epoch"], state["bad_epochs"]
@@ -191,6 +192,7 @@ def fit(
     for epoch in range(start, cfg.epochs):
         if bad_epochs >= cfg.patience:
             break
+        last_epoch = epoch == cfg.epochs - 1
         train_terms = _train_epoch(model, ddp_model, train_loader, optimizer, cfg, ctx, epoch, progress)
         predictions = predict(model, valid_loader, ctx, cfg.bf16)
         valid = compute_metrics(predictions.y_true, predictions.y_pred, dataset)
@@ -212,6 +214,7 @@ def fit(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                 "best": best, "best_epoch": best_epoch, "bad_epochs": bad_epochs, "history": history,
                 "best_valid": best_valid, "rng": torch.get_rng_state(), "fingerprint": extra["fingerprint"],
+                "finished": last_epoch or bad_epochs >= cfg.patience,
             })
         barrier(ctx)
     return FitResult(seed, best_epoch, best_valid, len(history), history)

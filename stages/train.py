@@ -22,15 +22,15 @@ from rich.progress import track
 from pipeline import distributed
 from pipeline.data.loader import make_loader
 from pipeline.errors import one_line_errors
+from pipeline.features.settings import extraction_record, stage_settings
 from pipeline.data.store import read_manifest
 from pipeline.model import DSRF, PRESETS, loss_config_from_params, model_config_from_params
 from pipeline.params import load_params, section_from_params
 from pipeline.train import TrainConfig, fit, seed_everything
 
 
-# Settings that do not change what a seed's run computes: a saved state stays resumable across them
-# (a longer `epochs` continues a shorter run).
-NOT_IN_FINGERPRINT = ("seeds", "epochs", "nproc", "num_workers", "out", "state")
+# Settings that do not change what a seed's run computes: an interrupted run resumes across them.
+NOT_IN_FINGERPRINT = ("seeds", "nproc", "num_workers", "out", "state")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,7 @@ class TrainSetup:
     model_params: dict
     loss_params: dict
     modalities: tuple[str, ...]
+    extraction: dict  # the feature settings, kept in each checkpoint so predict repeats them
 
 
 def read_setup(params_path: Path) -> TrainSetup:
@@ -54,7 +55,8 @@ def read_setup(params_path: Path) -> TrainSetup:
     loss_config_from_params(loss_params)  # validate now, not after the first seed
     modalities = tuple((params.get("data") or {}).get("modalities", ("t", "a", "v")))
     model_config_from_params(model_params, modalities=modalities)
-    return TrainSetup(train, model_params, loss_params, modalities)
+    asr, features = stage_settings(params)
+    return TrainSetup(train, model_params, loss_params, modalities, extraction_record(asr, features))
 
 
 def build_model(setup: TrainSetup, manifest) -> DSRF:
@@ -111,7 +113,8 @@ def run(params: Path) -> None:
             valid_loader = make_loader(cfg.store, "valid", per_rank_batch, shuffle=False, seed=seed, **loader_args)
             run_id = fingerprint(dataclasses.asdict(model.config), dataclasses.asdict(model.loss_config),
                                  {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IN_FINGERPRINT}, dataclasses.asdict(manifest), seed)
-            extra = {"manifest": dataclasses.asdict(manifest), "train_config": dataclasses.asdict(cfg), "fingerprint": run_id}
+            extra = {"manifest": dataclasses.asdict(manifest), "train_config": dataclasses.asdict(cfg),
+                     "extraction": setup.extraction, "fingerprint": run_id}
 
             def log(row: dict[str, float], epoch: int, seed: int = seed) -> None:
                 live.step = epoch

@@ -47,7 +47,9 @@ class ModalityFeatures:
 
     @property
     def present(self) -> bool:
-        return len(self.values) > 0
+        # Face rows with no face in any frame say nothing about the speaker: the modality is
+        # missing (weight 0) for training and prediction alike, though its rows stay on disk.
+        return len(self.values) > 0 and (self.face is None or bool(self.face.any()))
 
     @property
     def dim(self) -> int:

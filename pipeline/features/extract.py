@@ -137,7 +137,7 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
             with clip.step("face"):
                 modalities["v"] = clip.cached("v", keys["v"], lambda: face_features(clip.info, settings.face))
             if not modalities["v"].face.any():
-                warnings.append(f"no face in any of {len(modalities['v'].values)} frames")
+                warnings.append(f"no face in any of {len(modalities['v'].values)} frames: face marked missing")
         else:
             warnings.append("no video stream: face marked missing")
             modalities["v"] = missing(settings.face.backend, "")

@@ -135,3 +135,16 @@ def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, Featur
 def is_raw_dataset(path: str) -> bool:
     """A folder with label.csv: what the transcribe and features stages read (a feature file is not)."""
     return (Path(path) / "label.csv").is_file()
+
+
+def extraction_record(asr: TranscribeSettings, features: FeaturesSettings) -> dict[str, Any]:
+    """What a checkpoint keeps of the extraction: both sections without their folders and workers."""
+    return {name: {k: v for k, v in dataclasses.asdict(part).items() if k not in IO_KEYS}
+            for name, part in (("transcribe", asr), ("features", features))}
+
+
+def settings_from_record(record: dict[str, Any]) -> tuple[TranscribeSettings, FeaturesSettings]:
+    """The settings a model was trained with, from its checkpoint (`extraction_record`)."""
+    features = dict(record["features"])
+    features["modalities"] = tuple(features["modalities"])
+    return transcribe_settings(record["transcribe"]), features_settings(features)

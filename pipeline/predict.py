@@ -1,0 +1,186 @@
+"""Scoring new clips with a trained DSRF, and what the model's explanation tensors say about them.
+
+The clip goes through the extraction settings stored in the checkpoint (never the current
+params.yaml), then through the store's own truncation and normalization, so the model sees
+features made exactly as its training features were. A feature header that differs from the
+training store's (another extractor, model or setting) is refused, not scored.
+
+Long clips are cut into windows of `window` seconds (every modality by its own frame times);
+each window is scored as one sample and the clip's score is the duration-weighted mean, so
+memory stays bounded by the model's max lengths whatever the clip's length.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .data.batch import Batch
+from .data.build import truncate
+from .features.clip import ClipFeatures
+from .metrics import class_names, fine_classes
+from .model import DSRF, FACTORS
+
+# Verbal names of the fine classes, lowest first (7 for MOSI/MOSEI, 5 for SIMS).
+CLASS_LABELS = {
+    7: ["strongly negative", "negative", "weakly negative", "neutral", "weakly positive", "positive", "strongly positive"],
+    5: ["negative", "weakly negative", "neutral", "weakly positive", "positive"],
+}
+UNCERTAINTY_KEYS = ("emotion", "context", "ambiguity", "noise")
+
+
+@dataclass
+class TrainedModel:
+    model: DSRF
+    manifest: dict[str, Any]
+    extraction: dict[str, Any] | None  # None: trained on imported features (MMSA / CSD), not extractable
+    path: Path
+    seed: int
+
+
+@dataclass
+class ModalityReport:
+    present: bool
+    weight: float
+    factor_weights: dict[str, float]
+    uncertainty: dict[str, float]
+
+
+@dataclass
+class Prediction:
+    video: str
+    score: float
+    polarity: str
+    label_class: str
+    modalities: dict[str, ModalityReport]
+    transcript: dict[str, Any]
+    windows: list[dict[str, float]] = field(default_factory=list)  # start, end, score per window
+    routing: dict[str, list[list[float]]] = field(default_factory=dict)  # m -> (4 factors, K capsules)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_checkpoint(path: Path | None) -> Path:
+    """A checkpoint file, or the best-on-valid seed of a `train` output folder (default: models/)."""
+    path = Path(path or "models")
+    if path.is_file():
+        return path
+    summary = path / "train_summary.json"
+    if not summary.is_file():
+        raise ValueError(f"{path}: no checkpoint here (run `dvc repro`, or pass --model FILE.pt)")
+    seeds = json.loads(summary.read_text())
+    metric = "mae"
+    best = min(seeds, key=lambda s: seeds[s]["valid"][metric])  # chosen on valid, like every selection here
+    return path / f"seed_{best}.pt"
+
+
+def load_trained(path: Path | None) -> TrainedModel:
+    file = resolve_checkpoint(path)
+    payload = load_checkpoint(file)
+    return TrainedModel(model_from_checkpoint(payload), payload["manifest"], payload.get("extraction"), file, payload["seed"])
+
+
+def check_features(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[str, ...], video: str) -> None:
+    """Refuse features that are not made the way the training store's were."""
+    for m in modalities:
+        trained = manifest["features"].get(m)
+        got = clip.modalities.get(m)
+        if trained is None or got is None or not got.present:
+            continue
+        now = {"extractor": got.extractor, "model": got.model, "settings": got.settings}
+        if json.dumps(now, sort_keys=True) != json.dumps(trained, sort_keys=True) or got.dim != manifest["dims"][m]:
+            raise ValueError(
+                f"{video}: modality {m} extracted with {got.extractor}/{got.model} ({got.dim}-d, {got.settings}) "
+                f"but the model was trained on {trained['extractor']}/{trained['model']} "
+                f"({manifest['dims'][m]}-d, {trained['settings']})"
+            )
+
+
+def windows_of(duration: float, window: float) -> list[tuple[float, float]]:
+    """[start, end) spans covering the clip; one span for a clip under 1.5 windows."""
+    if window <= 0 or duration <= 1.5 * window:
+        return [(0.0, max(duration, 1e-3))]
+    count = int(np.ceil(duration / window))
+    return [(i * window, min((i + 1) * window, duration)) for i in range(count)]
+
+
+def rows_in(times: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Rows starting inside [start, end), and rows spanning all of it (e.g. [CLS] over a sentence)."""
+    return ((times[:, 0] >= start) & (times[:, 0] < end)) | ((times[:, 0] <= start) & (times[:, 1] >= end))
+
+
+def clip_batch(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[str, ...],
+               spans: list[tuple[float, float]]) -> Batch:
+    """One sample per span, truncated and normalized as the store does; absent or faceless → missing."""
+    inputs, lengths, present = {}, {}, []
+    for m in modalities:
+        features = clip.modalities.get(m)
+        dim = manifest["dims"][m]
+        rows = []
+        for start, end in spans:
+            if features is None or not features.present:
+                rows.append(np.zeros((0, dim), np.float32))
+                continue
+            x = features.values[rows_in(features.times, start, end)]  # (L, d)
+            x = truncate(x, manifest["max_lengths"][m], manifest["truncate"][m]).astype(np.float32)
+            if m in manifest["norm"]:
+                x = (x - np.asarray(manifest["norm"][m]["mean"], np.float32)) / np.asarray(manifest["norm"][m]["std"], np.float32)
+            rows.append(x)
+        steps = max(1, max(len(r) for r in rows))
+        padded = np.zeros((len(spans), steps, dim), np.float32)  # (W, T, d)
+        for i, r in enumerate(rows):
+            padded[i, : len(r)] = r
+        inputs[m] = torch.from_numpy(padded)
+        lengths[m] = torch.tensor([len(r) for r in rows])
+        present.append(lengths[m] > 0)
+    return Batch(inputs, lengths, torch.stack(present, 1), torch.zeros(len(spans)))
+
+
+def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float) -> Prediction:
+    """Score one extracted clip and read the explanation tensors of its windows."""
+    model, manifest = trained.model, trained.manifest
+    modalities = model.config.modalities
+    check_features(clip, manifest, modalities, video)
+    spans = windows_of(clip.duration, window)
+    batch = clip_batch(clip, manifest, modalities, spans)
+    with torch.no_grad():
+        out = model.eval()(batch.inputs, batch.lengths, batch.present)
+    weights = np.array([end - start for start, end in spans])
+    weights = weights / weights.sum()  # (W,) duration shares
+
+    def mean(t: torch.Tensor) -> np.ndarray:  # over windows, by duration
+        return np.tensordot(weights, t.float().numpy(), axes=1)
+
+    score = float(mean(out.prediction))
+    low, high = manifest["label_range"]
+    score = float(np.clip(score, low, high))
+    names = CLASS_LABELS[len(class_names(manifest["dataset"]))]
+    present = batch.present.any(0)
+    factor_weights, modality_weights, uncertainty, routing = (mean(out.factor_weights), mean(out.modality_weights),
+                                                               mean(out.uncertainty), mean(out.routing))
+    # Every modality is reported; one the model does not use is missing with weight 0.
+    reports = {m: ModalityReport(False, 0.0, dict.fromkeys(FACTORS, 0.0), dict.fromkeys(UNCERTAINTY_KEYS, 0.0))
+               for m in ("t", "a", "v")}
+    for i, m in enumerate(modalities):
+        reports[m] = ModalityReport(
+            present=bool(present[i]),
+            weight=float(modality_weights[i]),
+            factor_weights=dict(zip(FACTORS, map(float, factor_weights[i]))),
+            uncertainty=dict(zip(UNCERTAINTY_KEYS, map(float, uncertainty[i]))),
+        )
+    return Prediction(
+        video=video,
+        score=score,
+        polarity="positive" if score > 0 else "negative" if score < 0 else "neutral",
+        label_class=names[int(fine_classes([score], manifest["dataset"])[0])],
+        modalities=reports,
+        transcript=asdict(clip.transcript),
+        windows=[{"start": s, "end": e, "score": float(p)} for (s, e), p in zip(spans, out.prediction)],
+        routing={m: routing[i].round(4).tolist() for i, m in enumerate(modalities)},
+    )

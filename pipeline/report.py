@@ -1,0 +1,124 @@
+"""The explanation report: one self-contained HTML page (figures inlined as PNG) per set of clips.
+
+Per clip: the transcript on a timeline with the window scores, the modality weights, heat maps of
+the factor weights and of the routing coefficients per modality, and the frame with the strongest
+facial signal (the face frame furthest from the training mean of the face features).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .model import FACTORS  # noqa: E402
+from .predict import Prediction  # noqa: E402
+
+MODALITY_NAMES = {"t": "text", "a": "audio", "v": "vision"}
+
+
+def strongest_face_time(values: np.ndarray, times: np.ndarray, face: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float | None:
+    """Time (s) of the face frame whose features lie furthest from the training mean; None without a face."""
+    if face is None or not face.any():
+        return None
+    distance = np.linalg.norm((values - mean) / std, axis=1)  # (T,)
+    distance[~face] = -np.inf
+    return float(times[int(np.argmax(distance)), 0])
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def timeline(prediction: Prediction) -> str:
+    words = prediction.transcript["words"]
+    end = max([w["end"] for w in words] + [win["end"] for win in prediction.windows] + [1e-3])
+    fig, ax = plt.subplots(figsize=(9, 2.4))
+    for win in prediction.windows:
+        ax.hlines(win["score"], win["start"], win["end"], color="tab:red", linewidth=3)
+    for i, w in enumerate(words):
+        ax.text(w["start"], -3.6 + 0.9 * (i % 3), w["word"], fontsize=8, rotation=0)
+        ax.axvspan(w["start"], w["end"], color="tab:blue", alpha=0.08)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xlim=(0, end), ylim=(-3.8, 3.2), xlabel="seconds", ylabel="score", title="transcript and window scores")
+    return _png(fig)
+
+
+def weights_figure(prediction: Prediction) -> str:
+    modalities = list(prediction.modalities)
+    fig, (left, middle) = plt.subplots(1, 2, figsize=(9, 2.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    weights = [prediction.modalities[m].weight for m in modalities]
+    colors = ["tab:green" if prediction.modalities[m].present else "lightgrey" for m in modalities]
+    left.bar([MODALITY_NAMES[m] for m in modalities], weights, color=colors)
+    left.set(ylim=(0, 1), title="modality weights (grey: missing)")
+    factors = np.array([[prediction.modalities[m].factor_weights[f] for f in FACTORS] for m in modalities])
+    image = middle.imshow(factors, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    middle.set(xticks=range(4), xticklabels=FACTORS, yticks=range(len(modalities)),
+               yticklabels=[MODALITY_NAMES[m] for m in modalities], title="factor weights")
+    for (i, j), v in np.ndenumerate(factors):
+        middle.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.5 else "black", fontsize=8)
+    fig.colorbar(image, ax=middle)
+    return _png(fig)
+
+
+def routing_figure(prediction: Prediction) -> str:
+    modalities = list(prediction.routing)
+    fig, axes = plt.subplots(1, len(modalities), figsize=(3.2 * len(modalities), 2.4), squeeze=False, sharey=True)
+    for ax, m in zip(axes[0], modalities):
+        coupling = np.array(prediction.routing[m])  # (4 factors, K capsules)
+        ax.imshow(coupling, vmin=0, vmax=1, cmap="magma", aspect="auto")
+        ax.set(title=f"routing: {MODALITY_NAMES[m]}", xticks=range(coupling.shape[1]),
+               xticklabels=[f"u{k + 1}" for k in range(coupling.shape[1])], yticks=range(4), yticklabels=FACTORS)
+    return _png(fig)
+
+
+def frame_image(frame_bgr: np.ndarray, time: float) -> str:
+    fig, ax = plt.subplots(figsize=(2.6, 2.6))
+    ax.imshow(frame_bgr[:, :, ::-1])
+    ax.set(title=f"strongest facial signal, {time:.2f} s", xticks=[], yticks=[])
+    return _png(fig)
+
+
+def clip_section(prediction: Prediction, frame: tuple[np.ndarray, float] | None) -> str:
+    rows = "".join(
+        f"<tr><td>{MODALITY_NAMES[m]}</td><td>{'present' if r.present else 'missing'}</td><td>{r.weight:.3f}</td>"
+        + "".join(f"<td>{r.factor_weights[f]:.3f}</td>" for f in FACTORS)
+        + "".join(f"<td>{v:.3f}</td>" for v in r.uncertainty.values()) + "</tr>"
+        for m, r in prediction.modalities.items()
+    )
+    header = ("<tr><th>modality</th><th>status</th><th>weight</th>" + "".join(f"<th>α {f}</th>" for f in FACTORS)
+              + "".join(f"<th>u {f}</th>" for f in FACTORS) + "</tr>")
+    figures = [timeline(prediction), weights_figure(prediction), routing_figure(prediction)]
+    if frame is not None:
+        figures.append(frame_image(*frame))
+    images = "".join(f'<img alt="figure" src="data:image/png;base64,{data}">' for data in figures)
+    return (
+        f"<section><h2>{html.escape(prediction.video)}</h2>"
+        f"<p class='score'>score <b>{prediction.score:+.2f}</b> · {prediction.polarity} · {html.escape(prediction.label_class)}</p>"
+        f"<p class='transcript'>“{html.escape(prediction.transcript['text'])}”</p>"
+        f"<table>{header}{rows}</table>{images}</section>"
+    )
+
+
+def render(sections: list[tuple[Prediction, tuple[np.ndarray, float] | None]], model_name: str) -> str:
+    body = "".join(clip_section(p, frame) for p, frame in sections)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>DSRF explanation report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+section {{ border-top: 1px solid #ccc; padding-top: 1em; margin-top: 1em; }}
+.score {{ font-size: 1.3em; }}
+table {{ border-collapse: collapse; margin: .5em 0; font-size: .9em; }}
+td, th {{ border: 1px solid #ddd; padding: .2em .5em; text-align: right; }}
+img {{ display: block; margin: .5em 0; max-width: 100%; }}
+</style></head>
+<body><h1>DSRF explanation report</h1><p>model: {html.escape(model_name)}</p>{body}</body></html>
+"""

@@ -1,0 +1,164 @@
+"""`pipeline predict` on clips made here, with a model trained here through the real stages.
+
+The model is tiny (a random 2-layer BERT for text, 1 epoch): these tests check the contract —
+the settings travel with the model, missing modalities get weight 0, bad input is one line,
+long clips are windowed, the report renders — not the quality of the score.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pipeline.predict import rows_in, windows_of
+
+from .features_support import make_clip, tiny_bert
+
+PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+TEXTS = ["i loved this movie", "it was really bad", "the acting was good", "i hated it", "really good", "bad movie"]
+LABELS = [2.0, -2.0, 1.0, -2.6, 1.6, -1.2]
+
+
+def pipeline(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A raw dataset of 6 face clips, run through transcribe → features → tensors → train (1 seed)."""
+    root = tmp_path_factory.mktemp("predict")
+    raw = root / "raw"
+    (raw / "vid").mkdir(parents=True)
+    rows = ["video_id,clip_id,text,label,mode"]
+    for i, (text, label) in enumerate(zip(TEXTS, LABELS)):
+        make_clip(raw / "vid" / f"{i}.mp4", 2.0, video="face", audio="sine")
+        rows.append(f"vid,{i},{text},{label},{'train' if i < 4 else 'valid'}")
+    (raw / "label.csv").write_text("\n".join(rows) + "\n")
+    params = {
+        "data": {"path": str(raw)},
+        "transcribe": {"backend": "given"},
+        "features": {"text": {"model": str(tiny_bert(root / "bert"))}, "face": {"fps": 2}},
+        "tensors": {"max_len": {"t": 16, "a": 200, "v": 8}},
+        "model": {"hidden": 16, "layers": 1, "heads": 2, "factor_layers": 1},
+        "train": {"seeds": [5], "epochs": 1, "batch_size": 4, "device": "cpu"},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("transcribe", "features", "tensors", "train"):
+        pipeline(stage, "--params", "params.yaml", cwd=root)
+    return root
+
+
+def predict(workspace: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return pipeline("predict", *args, cwd=workspace, check=check)
+
+
+def test_json_has_score_class_and_every_modality(workspace):
+    out = json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--json").stdout)
+    assert {"score", "polarity", "label_class", "transcript", "modalities"} <= set(out)
+    assert -3 <= out["score"] <= 3
+    assert out["polarity"] == ("positive" if out["score"] > 0 else "negative")
+    assert [w["word"] for w in out["transcript"]["words"]] == ["i", "loved", "this", "movie"]
+    assert set(out["modalities"]) == {"t", "a", "v"}
+    for m in out["modalities"].values():
+        assert m["present"] is True
+        assert set(m["factor_weights"]) == set(m["uncertainty"]) == {"emotion", "context", "ambiguity", "noise"}
+        assert sum(m["factor_weights"].values()) == pytest.approx(1, abs=1e-4)
+    assert sum(m["weight"] for m in out["modalities"].values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_the_score_is_the_models_on_the_training_features(workspace):
+    """Predict on a training clip gives what evaluate-style scoring of the stored tensors gives."""
+    from pipeline.checkpoint import load_checkpoint, model_from_checkpoint
+    from pipeline.data.loader import make_loader
+
+    checkpoint = load_checkpoint(workspace / "models" / "seed_5.pt")
+    model = model_from_checkpoint(checkpoint)
+    batch = next(iter(make_loader(workspace / "data" / "store", "train", 4, shuffle=False)))
+    with torch.no_grad():
+        stored = model(batch.inputs, batch.lengths, batch.present).prediction[batch.ids.index("vid/1")].item()
+    out = json.loads(predict(workspace, "--video", "raw/vid/1.mp4", "--text", TEXTS[1], "--json", "--window", "0").stdout)
+    assert out["score"] == pytest.approx(stored, abs=1e-4)
+
+
+def test_no_face_and_no_video_are_missing_with_weight_zero(workspace, tmp_path):
+    faceless = make_clip(tmp_path / "noface.mp4", 2.0, video="testsrc", audio="sine")
+    audio_only = make_clip(tmp_path / "voice.wav", 2.0, video=None, audio="sine")
+    for clip in (faceless, audio_only):
+        out = json.loads(predict(workspace, "--video", str(clip), "--text", "really good", "--json").stdout)
+        assert out["modalities"]["v"]["present"] is False and out["modalities"]["v"]["weight"] == 0
+        assert out["modalities"]["t"]["weight"] + out["modalities"]["a"]["weight"] == pytest.approx(1, abs=1e-4)
+
+
+def test_corrupt_file_is_one_line(workspace, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a real movie")
+    result = predict(workspace, "--video", str(bad), "--text", "x", check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "broken.mp4" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_features_made_another_way_are_refused(workspace, tmp_path):
+    checkpoint = torch.load(workspace / "models" / "seed_5.pt", weights_only=False)
+    checkpoint["manifest"]["features"]["a"]["settings"]["fps"] = 50.0  # as if trained on downsampled audio
+    torch.save(checkpoint, tmp_path / "other.pt")
+    result = predict(workspace, "--video", "raw/vid/0.mp4", "--text", "x", "--model", str(tmp_path / "other.pt"), check=False)
+    assert result.returncode == 2
+    assert "modality a extracted with opensmile" in result.stderr and "but the model was trained on" in result.stderr
+
+
+def test_several_clips_share_one_model_and_print_a_table(workspace):
+    result = predict(workspace, "--video", "raw/vid", "--text", "good")
+    assert "DSRF predictions" in result.stdout
+    assert all(f"{i}.mp4" in result.stdout for i in range(6))
+    assert "for 6 clip(s)" in result.stdout
+
+
+def test_long_clip_is_windowed(workspace, tmp_path):
+    long = make_clip(tmp_path / "long.wav", 25.0, video=None, audio="sine")
+    out = json.loads(predict(workspace, "--video", str(long), "--text", "good bad good", "--json", "--window", "10").stdout)
+    spans = [(w["start"], w["end"]) for w in out["windows"]]
+    assert spans == [(0.0, 10.0), (10.0, 20.0), (20.0, 25.0)]
+    weighted = sum((e - s) * w["score"] for (s, e), w in zip(spans, out["windows"])) / 25.0
+    assert out["score"] == pytest.approx(float(np.clip(weighted, -3, 3)), abs=1e-5)
+
+
+def test_report_is_a_page_with_figures(workspace, tmp_path):
+    report = tmp_path / "report.html"
+    predict(workspace, "--video", "raw/vid/2.mp4", "--text", TEXTS[2], "--report", str(report))
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 4  # timeline, weights, routing, frame
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed here (apt-get install chromium): the page was not rendered in a browser")
+    shot = tmp_path / "shot.png"
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+         f"--screenshot={shot}", "--window-size=1000,1400", report.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shot.is_file(), result.stderr[-2000:]
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 20, "the screenshot is blank"
+    console_errors = [line for line in result.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()]
+    assert console_errors == []
+
+
+def test_windows_and_rows_by_time():
+    assert windows_of(12.0, 10.0) == [(0.0, 12.0)]  # under 1.5 windows: one
+    assert windows_of(31.0, 10.0) == [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, 31.0)]
+    times = np.array([[0.0, 31.0], [1.0, 1.5], [12.0, 12.4], [29.0, 30.5]])  # [CLS] spans all; three words
+    assert rows_in(times, 10.0, 20.0).tolist() == [True, False, True, False]
+    assert rows_in(times, 0.0, 10.0).tolist() == [True, True, False, False]
