@@ -25,6 +25,7 @@ from .data.build import truncate
 from .features.clip import ClipFeatures
 from .metrics import class_names, fine_classes
 from .model import DSRF, FACTORS
+from .train import is_better
 
 # Verbal names of the fine classes, lowest first (7 for MOSI/MOSEI, 5 for SIMS).
 CLASS_LABELS = {
@@ -74,9 +75,12 @@ def resolve_checkpoint(path: Path | None) -> Path:
     summary = path / "train_summary.json"
     if not summary.is_file():
         raise ValueError(f"{path}: no checkpoint here (run `dvc repro`, or pass --model FILE.pt)")
-    seeds = json.loads(summary.read_text())
-    metric = "mae"
-    best = min(seeds, key=lambda s: seeds[s]["valid"][metric])  # chosen on valid, like every selection here
+    content = json.loads(summary.read_text())
+    metric, seeds = content["select_metric"], content["seeds"]
+    best = None  # chosen on valid with the training's own criterion, like every selection here
+    for seed, result in seeds.items():
+        if best is None or is_better(metric, result["valid"][metric], seeds[best]["valid"][metric]):
+            best = seed
     return path / f"seed_{best}.pt"
 
 

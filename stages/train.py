@@ -134,7 +134,7 @@ def run(params: Path) -> None:
                 typer.echo(f"seed {seed}: best valid {cfg.select_metric} {result.best_valid[cfg.select_metric]:.4f} at epoch {result.best_epoch}")
         if ctx.is_main:
             live.end()
-            (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+            (out / "train_summary.json").write_text(json.dumps({"select_metric": cfg.select_metric, "seeds": summary}, indent=1))
     finally:
         distributed.teardown()
 

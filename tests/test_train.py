@@ -71,8 +71,9 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_plots(tmp_path, stor
     params = write_params(tmp_path, store, seeds=[11, 12])
     trained = pipeline("train", "--params", str(params), cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
-    summary = json.loads((tmp_path / "models" / "train_summary.json").read_text())
-    assert set(summary) == {"11", "12"}
+    content = json.loads((tmp_path / "models" / "train_summary.json").read_text())
+    summary = content["seeds"]
+    assert content["select_metric"] == "mae" and set(summary) == {"11", "12"}
     checkpoint = load_checkpoint(tmp_path / "models" / "seed_11.pt")
     # The saved checkpoint is the one its valid MAE picked: the best epoch's, and no test metric in it.
     assert checkpoint["epoch"] == summary["11"]["best_epoch"]
@@ -108,7 +109,7 @@ def test_two_cpu_processes_match_one(tmp_path, store):
     # by sqrt(v) turns that noise into steps of up to ~lr/10 on parameters whose gradient is near 0.
     # A wrong split of the batches across processes moves weights by ~lr per step (3e-3 here).
     assert_same_weights(weights(tmp_path / "one"), weights(tmp_path / "two"), atol=1e-3)
-    summaries = [json.loads((p.parent / "models" / "train_summary.json").read_text()) for p in (one, two)]
+    summaries = [json.loads((p.parent / "models" / "train_summary.json").read_text())["seeds"] for p in (one, two)]
     assert summaries[0]["11"]["valid"]["mae"] == pytest.approx(summaries[1]["11"]["valid"]["mae"], abs=1e-4)
 
 
