@@ -39,6 +39,10 @@ def setup(device: str = "auto") -> Context:
         target = torch.device("cuda", local_rank)
     else:
         target = torch.device("cpu")
+        if world_size > 1:
+            # N processes × all cores each oversubscribe the CPU; OpenMP then spins and a step can
+            # take ten times longer. Share the cores out instead.
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return Context(rank, world_size, target)
