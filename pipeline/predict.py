@@ -76,6 +76,8 @@ def resolve_checkpoint(path: Path | None) -> Path:
     if not summary.is_file():
         raise ValueError(f"{path}: no checkpoint here (run `dvc repro`, or pass --model FILE.pt)")
     content = json.loads(summary.read_text())
+    if "select_metric" not in content:
+        raise ValueError(f"{summary}: written by an older version of `pipeline train`; rerun it (dvc repro)")
     metric, seeds = content["select_metric"], content["seeds"]
     best = None  # chosen on valid with the training's own criterion, like every selection here
     for seed, result in seeds.items():
