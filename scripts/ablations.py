@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.data.store import MANIFEST  # noqa: E402
-from scripts.experiment import EVIDENCE, ROOT, mean_std, project_params, train_and_evaluate, with_overrides  # noqa: E402
+from scripts.experiment import EVIDENCE, ROOT, mean_std, project_params, save_figure, train_and_evaluate, with_overrides  # noqa: E402
 from scripts.synthetic_multimodal import ensure_store  # noqa: E402
 
 ROWS = {
@@ -80,11 +80,7 @@ def bar_plot(path: Path, results: dict[str, dict], split: str, title: str) -> No
         ax.bar(rows, means, yerr=stds, capsize=3, color=["tab:blue"] + ["tab:gray"] * (len(rows) - 1))
         ax.set(title=f"{split} {metric.upper()} ({'lower' if metric == 'mae' else 'higher'} is better)")
         ax.tick_params(axis="x", rotation=40)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, title)
 
 
 def main() -> None:

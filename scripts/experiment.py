@@ -71,3 +71,14 @@ def train_and_evaluate(folder: Path, params: dict[str, Any]) -> dict[str, Any]:
 
 def mean_std(summary: dict[str, Any], metric: str, digits: int = 3) -> str:
     return f"{summary[metric]:.{digits}f} ± {summary[metric + '_std']:.{digits}f}"
+
+
+def save_figure(fig, path: Path, title: str) -> None:
+    """Title, tight layout, a small PNG at `path` (folders made), and the figure closed."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -26,7 +26,7 @@ from pipeline.data.loader import make_loader  # noqa: E402
 from pipeline.metrics import compute_metrics  # noqa: E402
 from pipeline.robustness import KINDS, predict_perturbed  # noqa: E402
 from scripts.ablations import FIGURES, corpus_store, run_row  # noqa: E402
-from scripts.experiment import EVIDENCE  # noqa: E402
+from scripts.experiment import EVIDENCE, save_figure  # noqa: E402
 
 MODELS = ("full", "w/o USF")
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -71,11 +71,7 @@ def plot(path: Path, result: dict, kind: str, title: str) -> None:
                ylabel=metric.upper(), xticks=x)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, title)
 
 
 def main() -> None:
