@@ -14,9 +14,9 @@ import typer
 
 from pipeline.errors import one_line_errors
 from pipeline.features.dataset import parse_shard, run_features
-from pipeline.features.settings import is_raw_dataset, stage_settings
+from pipeline.features.settings import stage_settings
 from pipeline.params import load_params
-from stages.transcribe import finish
+from stages.transcribe import finish, steps_aside
 
 
 def command(
@@ -26,9 +26,7 @@ def command(
     """Extract text, audio and face features of every clip of the dataset."""
     with one_line_errors():
         asr, settings = stage_settings(load_params(params))
-        if not is_raw_dataset(settings.data):
-            Path(settings.out).mkdir(parents=True, exist_ok=True)
-            typer.echo(f"{settings.data}: a feature file, not a raw dataset; nothing to extract")
+        if steps_aside(settings.data, settings.out, "extract"):
             return
         finish(run_features(settings, asr, parse_shard(shard)), settings.out, settings.strict, "extracted")
 

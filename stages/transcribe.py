@@ -29,6 +29,15 @@ def finish(report: Report, out: str, strict: bool, what: str) -> None:
         raise ValueError(f"{out}: {len(report.failures)} clip(s) failed and strict is true")
 
 
+def steps_aside(data: str, out: str, what: str) -> bool:
+    """True (with an empty output folder for DVC) when data.path is a feature file, not raw clips."""
+    if is_raw_dataset(data):
+        return False
+    Path(out).mkdir(parents=True, exist_ok=True)
+    typer.echo(f"{data}: a feature file, not a raw dataset; nothing to {what}")
+    return True
+
+
 def command(
     params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data and transcribe)."),
     shard: str = typer.Option("1/1", help="k/n: transcribe every n-th clip from the k-th (parallel machines)."),
@@ -36,9 +45,7 @@ def command(
     """Transcribe every clip of the dataset with word start/end times."""
     with one_line_errors():
         asr, _ = stage_settings(load_params(params))
-        if not is_raw_dataset(asr.data):
-            Path(asr.out).mkdir(parents=True, exist_ok=True)
-            typer.echo(f"{asr.data}: a feature file, not a raw dataset; nothing to transcribe")
+        if steps_aside(asr.data, asr.out, "transcribe"):
             return
         finish(run_transcribe(asr, parse_shard(shard)), asr.out, asr.strict, "transcribed")
 
