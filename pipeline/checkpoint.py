@@ -7,27 +7,18 @@ their settings, normalization statistics, label scale), the training settings an
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .files import atomic_write
 from .model import DSRF, LossConfig, ModelConfig
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save through a temporary file and a rename: a killed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """torch.save, atomically: a killed run never leaves half a checkpoint."""
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -8,14 +8,14 @@ Writes are atomic: a killed run never leaves a half-written clip behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+
+from ..files import atomic_write
 
 TRANSCRIPT = "transcript.json"
 HEADER = "features.json"
@@ -80,28 +80,12 @@ class ClipFeatures:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
-    """safetensors file written beside `path`, then renamed: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """A safetensors file, written atomically."""
+    atomic_write(path, lambda tmp: save_file(arrays, tmp))
 
 
 def write_transcript(transcript: Transcript, path: Path) -> None:
