@@ -70,7 +70,7 @@ def main() -> None:
 
     def step_fn(model):
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        forward = torch.compile(model, mode="reduce-overhead") if args.compile else model
+        forward = torch.compile(model, mode="reduce-overhead", dynamic=False) if args.compile else model
 
         def step():
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):

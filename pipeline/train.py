@@ -28,6 +28,8 @@ from .metrics import compute_metrics
 from .model import DSRF, PRESETS
 
 LOWER_IS_BETTER = {"mae"}
+# torch.compile modes; the last two also record CUDA graphs on GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class TrainConfig:
     nproc: int = 1  # processes; more than 1 launches DDP through torchrun
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = False  # autocast to bfloat16 on GPU; CPU always runs fp32
+    compile: str = ""  # torch.compile mode for the training step: "" (eager) or one of COMPILE_MODES
     num_workers: int = 0
     store: str = "data/store"
     out: str = "models"  # best checkpoint per seed
@@ -60,6 +63,15 @@ class TrainConfig:
             raise ValueError(f"train.device: {self.device!r} is not auto, cpu or cuda")
         if self.nproc < 1 or self.batch_size < 1 or self.epochs < 1:
             raise ValueError("train.nproc, train.batch_size and train.epochs must be at least 1")
+        if self.compile and self.compile not in COMPILE_MODES:
+            raise ValueError(f"train.compile: {self.compile!r} is not \"\" (eager) or one of {list(COMPILE_MODES)}")
+
+    @property
+    def fixed_shapes(self) -> bool:
+        """A compiled step sees one shape (a CUDA graph replays only that, and recompiling for every
+        batch length costs more than it saves): batches keep the store's lengths, the last partial one
+        is dropped."""
+        return bool(self.compile)
 
     def with_preset(self) -> "TrainConfig":
         if not self.preset:
@@ -127,7 +139,7 @@ def predict(model: DSRF, loader: DataLoader, ctx: Context, bf16: bool = False) -
     return Predictions(order, np.array([seen[i][0] for i in order]), np.array([seen[i][1] for i in order]))
 
 
-def _train_epoch(model, ddp_model, loader, optimizer, cfg: TrainConfig, ctx: Context, epoch: int,
+def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Context, epoch: int,
                  progress: Callable[[Any], Any]) -> dict[str, float]:
     model.train()
     if hasattr(loader.sampler, "set_epoch"):
@@ -137,7 +149,7 @@ def _train_epoch(model, ddp_model, loader, optimizer, cfg: TrainConfig, ctx: Con
     for batch in progress(loader):
         batch = batch.to(ctx.device)
         with autocast(ctx, cfg.bf16):
-            out = ddp_model(batch.inputs, batch.lengths, batch.present, batch.labels)
+            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels)
         if not torch.isfinite(out.loss):
             bad = [name for name, value in out.losses.items() if not torch.isfinite(value) and name != "total"]
             raise NonFiniteLoss(f"epoch {epoch}: loss term(s) {', '.join(bad) or 'total'} became NaN or infinite")
@@ -174,6 +186,9 @@ def fit(
     """
     model.to(ctx.device)
     ddp_model = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) if ctx.distributed else model
+    # The model's whole loss is one graph (no data-dependent branches), so compiling pays off in
+    # fewer kernel launches; validation stays eager (another graph for little gain).
+    forward = torch.compile(ddp_model, mode=None if cfg.compile == "default" else cfg.compile, dynamic=False) if cfg.compile else ddp_model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, best_epoch, bad_epochs, history = 0, None, -1, 0, []
     best_valid: dict[str, float] = {}
@@ -193,7 +208,7 @@ def fit(
         if bad_epochs >= cfg.patience:
             break
         last_epoch = epoch == cfg.epochs - 1
-        train_terms = _train_epoch(model, ddp_model, train_loader, optimizer, cfg, ctx, epoch, progress)
+        train_terms = _train_epoch(model, forward, train_loader, optimizer, cfg, ctx, epoch, progress)
         predictions = predict(model, valid_loader, ctx, cfg.bf16)
         valid = compute_metrics(predictions.y_true, predictions.y_pred, dataset)
         score = valid[cfg.select_metric]

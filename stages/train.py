@@ -102,6 +102,9 @@ def run(params: Path) -> None:
     try:
         manifest = read_manifest(cfg.store)
         per_rank_batch = max(1, cfg.batch_size // ctx.world_size)
+        if cfg.fixed_shapes and manifest.splits["train"] < per_rank_batch * ctx.world_size:
+            raise ValueError(f"train.compile {cfg.compile}: full batches only, and the train split has "
+                             f"{manifest.splits['train']} clips, fewer than train.batch_size {cfg.batch_size}")
         loader_args = dict(modalities=setup.modalities, num_workers=cfg.num_workers, distributed=ctx.distributed)
         out, state = Path(cfg.out), Path(cfg.state)
         live = Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None) if ctx.is_main else None
@@ -109,7 +112,8 @@ def run(params: Path) -> None:
         for seed in cfg.seeds:
             seed_everything(seed)
             model = build_model(setup, manifest)
-            train_loader = make_loader(cfg.store, "train", per_rank_batch, shuffle=True, seed=seed, drop_last=False, **loader_args)
+            train_loader = make_loader(cfg.store, "train", per_rank_batch, shuffle=True, seed=seed,
+                                       drop_last=cfg.fixed_shapes, fixed_length=cfg.fixed_shapes, **loader_args)
             valid_loader = make_loader(cfg.store, "valid", per_rank_batch, shuffle=False, seed=seed, **loader_args)
             run_id = fingerprint(dataclasses.asdict(model.config), dataclasses.asdict(model.loss_config),
                                  {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IN_FINGERPRINT}, dataclasses.asdict(manifest), seed)

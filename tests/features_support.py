@@ -100,3 +100,21 @@ def params_file(path: Path, transcribe: dict | None = None, features: dict | Non
 def sine(seconds: float, rate: int = 16_000) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+# Any download attempt (hub, torch.hub) fails at once instead of reaching out.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HTTP_PROXY": "http://127.0.0.1:9",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+
+
+def optional_env(folder: str, what: str, script: str) -> tuple[Path, pytest.MarkDecorator]:
+    """The Python of an optional environment that scripts/envs/<script> builds, and a mark that
+    skips its tests naming why it cannot be used (its build's `.failed` reason, or not built)."""
+    venv = Path(__file__).resolve().parents[1] / folder
+    python = venv / "bin" / "python"
+    reason = None
+    if not ((venv / ".ready").is_file() and python.is_file()):
+        failed = venv / ".failed"
+        reason = (f"{what} environment could not be built: {failed.read_text().strip()}" if failed.is_file()
+                  else f"run `make test` or scripts/envs/{script} to build {folder}")
+    return python, pytest.mark.skipif(reason is not None, reason=reason or "")

@@ -40,3 +40,21 @@ def test_average_windows_means_the_frames_of_each_window():
 def test_unknown_feature_set_names_the_key():
     with pytest.raises(ValueError, match="features.audio.feature_set: unknown openSMILE feature set 'eGeMAPS3'"):
         acoustic_features(sine(0.5), AcousticSettings(feature_set="eGeMAPS3"))
+
+
+@needs_mosi
+@pytest.mark.parametrize("feature_set", ["eGeMAPSv02", "ComParE_2016"])
+def test_long_audio_in_chunks_gives_the_frames_of_one_pass(monkeypatch, feature_set):
+    # An hour of audio is processed CHUNK_SECONDS at a time (openSMILE keeps its whole output in
+    # memory); chunks of 1 s over the 3.3 s MOSI sample must give openSMILE's single-call frames.
+    import opensmile
+
+    from pipeline.features import acoustic
+
+    audio = load_audio(probe(MOSI_WAV))
+    one_pass = opensmile.Smile(opensmile.FeatureSet[feature_set], opensmile.FeatureLevel.LowLevelDescriptors).process_signal(audio, 16_000)
+    monkeypatch.setattr(acoustic, "CHUNK_SECONDS", 1)
+    chunked = acoustic_features(audio, AcousticSettings(feature_set=feature_set))
+    assert chunked.values.shape == one_pass.shape
+    assert np.abs(chunked.values - one_pass.to_numpy(np.float32)).max() < 1e-4
+    assert chunked.times[:, 0] == pytest.approx(one_pass.index.get_level_values("start").total_seconds().to_numpy(), abs=1e-4)

@@ -150,3 +150,27 @@ def test_model_keys_that_follow_the_data_are_refused(tmp_path, store):
     params.write_text(yaml.safe_dump(content))
     result = pipeline("train", "--params", str(params), cwd=tmp_path)
     assert result.returncode == 2 and "model.modalities: not a model setting here; it follows data.modalities" in result.stderr
+
+
+def test_compiled_training_matches_eager(tmp_path, store):
+    # No dropout in TINY_MODEL: inductor draws its own dropout masks, so only then can the paths agree.
+    # A compiled step sees fixed shapes (batches padded to the store's lengths; 32 clips make full
+    # batches of 8): the padding must change nothing. On CPU "reduce-overhead" records no CUDA graph
+    # and is inductor's default path, so one mode covers both here.
+    mode = "reduce-overhead"
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    assert pipeline("train", "--params", str(write_params(eager, store)), cwd=tmp_path).returncode == 0
+    run = pipeline("train", "--params", str(write_params(compiled, store, compile=mode)), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    # AdamW normalizes each update, so float reordering in inductor's kernels moves weights by a
+    # fraction of lr (3e-3) at most; the 12 steps move them by far more than that.
+    assert_same_weights(weights(eager), weights(compiled), atol=1e-3)
+    summaries = [json.loads((f / "models" / "train_summary.json").read_text())["seeds"]["11"]["valid"]["mae"] for f in (eager, compiled)]
+    assert summaries[0] == pytest.approx(summaries[1], abs=1e-3)
+    assert load_checkpoint(compiled / "models" / "seed_11.pt")["train_config"]["compile"] == mode
+
+
+def test_fixed_shapes_need_one_full_batch(tmp_path, store):
+    run = pipeline("train", "--params", str(write_params(tmp_path, store, compile="reduce-overhead", batch_size=64)), cwd=tmp_path)
+    assert run.returncode == 2
+    assert "train.compile reduce-overhead" in run.stderr and "32 clips" in run.stderr and "\n" not in run.stderr.strip()

@@ -23,8 +23,10 @@ RELEASE_BYTES = 256 << 20
 class StoreDataset(Dataset):
     """One split of a store; items are whole `Batch`es (an index gives a batch of one)."""
 
-    def __init__(self, store_dir: str | Path, split: str, modalities: tuple[str, ...] | None = None):
+    def __init__(self, store_dir: str | Path, split: str, modalities: tuple[str, ...] | None = None,
+                 fixed_length: bool = False):
         self.store_dir = Path(store_dir)
+        self.fixed_length = fixed_length  # every batch keeps the store's full lengths (one shape for CUDA graphs)
         self.manifest = read_manifest(store_dir)
         if split not in self.manifest.splits:
             raise ValueError(f"{self.store_dir}: no split {split!r} (has {', '.join(self.manifest.splits)})")
@@ -67,7 +69,7 @@ class StoreDataset(Dataset):
         inputs, lengths = {}, {}
         for m in self.modalities:
             n = arrays["lengths"][m][index]  # (B,)
-            steps = max(1, int(n.max()))
+            steps = arrays["values"][m].array.shape[1] if self.fixed_length else max(1, int(n.max()))
             x = arrays["values"][m].array[index, :steps].astype(np.float32, copy=False)  # (B, T, d), a copy
             self._bytes_read += x.nbytes
             if m in self.norm:
@@ -98,10 +100,11 @@ def _as_is(batch: Batch) -> Batch:
 
 def make_loader(store_dir: str | Path, split: str, batch_size: int, *, shuffle: bool, seed: int = 0,
                 distributed: bool = False, modalities: tuple[str, ...] | None = None, num_workers: int = 0,
-                drop_last: bool = False) -> DataLoader:
+                drop_last: bool = False, fixed_length: bool = False) -> DataLoader:
     """Batches of one split. When shuffled, call `loader.sampler.set_epoch(epoch)` each epoch: the
-    order is drawn from (seed, epoch), so runs repeat exactly."""
-    dataset = StoreDataset(store_dir, split, modalities)
+    order is drawn from (seed, epoch), so runs repeat exactly. `fixed_length` keeps the store's
+    lengths instead of trimming each batch to its longest clip."""
+    dataset = StoreDataset(store_dir, split, modalities, fixed_length)
     if distributed:
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
     elif shuffle:

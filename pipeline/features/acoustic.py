@@ -14,6 +14,8 @@ from .media import SAMPLE_RATE
 from .settings import AcousticSettings
 
 EXTRACTOR = "opensmile"
+CHUNK_SECONDS = 120
+CONTEXT_SECONDS = 5  # 1 s already gave eGeMAPSv02's exact frames; ComParE_2016's RASTA filter needs 2
 
 
 @lru_cache(maxsize=2)
@@ -27,16 +29,39 @@ def smile(feature_set: str):
 
 
 def acoustic_features(audio: np.ndarray, settings: AcousticSettings) -> ModalityFeatures:
-    """LLDs of `audio` ((samples,) float32, 16 kHz): values (T, d), times (T, 2)."""
-    frame = smile(settings.feature_set).process_signal(audio, SAMPLE_RATE)
-    values = frame.to_numpy(np.float32)  # (T, d)
-    starts = frame.index.get_level_values("start").total_seconds().to_numpy()
-    ends = frame.index.get_level_values("end").total_seconds().to_numpy()
-    times = np.stack([starts, ends], axis=1).astype(np.float32)  # (T, 2)
+    """LLDs of `audio` ((samples,) float32, 16 kHz): values (T, d), times (T, 2).
+
+    openSMILE holds its whole output in memory (an hour of audio took 1.9 GB), so a long signal is
+    processed CHUNK_SECONDS at a time, each chunk read with CONTEXT_SECONDS of audio either side
+    and only its own frames kept: the LLDs are then the same as in one pass (exactly, for
+    eGeMAPSv02 and ComParE_2016 on the MOSI sample; tests/test_features_acoustic.py).
+    """
+    values, times = [], []
+    for start in range(0, max(len(audio), 1), CHUNK_SECONDS * SAMPLE_RATE):
+        chunk_values, chunk_times = _chunk_llds(audio, start, settings.feature_set)
+        values.append(chunk_values)
+        times.append(chunk_times)
+    values, times = np.concatenate(values), np.concatenate(times)  # (T, d), (T, 2)
     if settings.fps > 0:
         values, times = average_windows(values, times, 1.0 / settings.fps)
     described = {"feature_set": settings.feature_set, "level": "lld", "fps": settings.fps or 100.0}
     return ModalityFeatures(np.ascontiguousarray(values), times, EXTRACTOR, settings.feature_set, described)
+
+
+def _chunk_llds(audio: np.ndarray, start: int, feature_set: str) -> tuple[np.ndarray, np.ndarray]:
+    """The frames of audio[start : start + CHUNK] (their start time inside it), computed with context."""
+    chunk, context = CHUNK_SECONDS * SAMPLE_RATE, CONTEXT_SECONDS * SAMPLE_RATE
+    begin = max(0, start - context)
+    frame = smile(feature_set).process_signal(audio[begin : start + chunk + context], SAMPLE_RATE)
+    offset = begin / SAMPLE_RATE
+    starts = frame.index.get_level_values("start").total_seconds().to_numpy() + offset
+    ends = frame.index.get_level_values("end").total_seconds().to_numpy() + offset
+    # Times are multiples of 10 ms: half a frame of tolerance keeps each frame in exactly one chunk.
+    own = (starts >= start / SAMPLE_RATE - 0.005) & (starts < (start + chunk) / SAMPLE_RATE - 0.005)
+    if start == 0 and len(audio) <= chunk:
+        own[:] = True  # one chunk: every frame openSMILE gives, as in a single call
+    values = frame.to_numpy(np.float32)[own]  # (T, d)
+    return values, np.stack([starts[own], ends[own]], axis=1).astype(np.float32)  # (T, 2)
 
 
 def average_windows(values: np.ndarray, times: np.ndarray, window: float) -> tuple[np.ndarray, np.ndarray]:

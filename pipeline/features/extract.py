@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -110,10 +111,41 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
         asr = replace(asr, backend="given")  # a text-only clip has nothing else to transcribe
     clip = _Clip(source, cache)
     warnings: list[str] = []
-    transcript, asr_key = transcript_of(clip, asr, warnings)
-    modalities: dict[str, ModalityFeatures] = {}
-    keys = {"transcript": asr_key}
     wanted = settings.modalities if source.media is not None else ("t",)
+    keys: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The face step reads its own frames and needs nothing else: it runs beside transcription
+        # (both spend their time in native code that releases the GIL).
+        has_video = "v" in wanted and clip.info is not None and clip.info.has_video
+        if has_video:
+            keys["v"] = settings_key(settings.face)
+            faces = pool.submit(_face_step, clip, keys["v"], settings)
+        transcript, keys["transcript"] = transcript_of(clip, asr, warnings)
+        modalities = _text_and_audio(clip, transcript, asr, settings, wanted, keys, warnings)
+        if has_video:
+            modalities["v"] = faces.result()
+            if not modalities["v"].face.any():
+                warnings.append(f"no face in any of {len(modalities['v'].values)} frames: face marked missing")
+        elif "v" in wanted:
+            warnings.append("no video stream: face marked missing")
+            modalities["v"] = missing(settings.face.backend, "")
+    modalities = {m: modalities[m] for m in ("t", "a", "v") if m in modalities}
+    if settings.align:
+        with clip.step("align"):
+            modalities = {m: f if m == "t" or not f.present else align_to_words(f, transcript.words) for m, f in modalities.items()}
+        keys["align"] = "words"
+    key = settings_key(keys, clip.content)
+    return Extraction(ClipFeatures(transcript, modalities, round(float(clip.duration), 3)), clip.seconds, warnings, key)
+
+
+def _face_step(clip: _Clip, key: str, settings: FeaturesSettings) -> ModalityFeatures:
+    with clip.step("face"):
+        return clip.cached("v", key, lambda: face_features(clip.info, settings.face))
+
+
+def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings, settings: FeaturesSettings,
+                    wanted: tuple[str, ...], keys: dict[str, str], warnings: list[str]) -> dict[str, ModalityFeatures]:
+    modalities: dict[str, ModalityFeatures] = {}
     if "t" in wanted:
         keys["t"] = settings_key(settings.text, _digest(transcript))
         with clip.step("text"):
@@ -131,22 +163,7 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
             modalities["a"] = audio
         else:
             modalities["a"] = missing("opensmile", settings.audio.feature_set)
-    if "v" in wanted:
-        if clip.info is not None and clip.info.has_video:
-            keys["v"] = settings_key(settings.face)
-            with clip.step("face"):
-                modalities["v"] = clip.cached("v", keys["v"], lambda: face_features(clip.info, settings.face))
-            if not modalities["v"].face.any():
-                warnings.append(f"no face in any of {len(modalities['v'].values)} frames: face marked missing")
-        else:
-            warnings.append("no video stream: face marked missing")
-            modalities["v"] = missing(settings.face.backend, "")
-    if settings.align:
-        with clip.step("align"):
-            modalities = {m: f if m == "t" or not f.present else align_to_words(f, transcript.words) for m, f in modalities.items()}
-        keys["align"] = "words"
-    key = settings_key(keys, clip.content)
-    return Extraction(ClipFeatures(transcript, modalities, round(float(clip.duration), 3)), clip.seconds, warnings, key)
+    return modalities
 
 
 def transcript_of(clip: _Clip, asr: TranscribeSettings, warnings: list[str]) -> tuple[Transcript, str]:

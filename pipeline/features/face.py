@@ -38,15 +38,13 @@ SCALE_STEP = 1.2  # cascade pyramid step: half the time of 1.1; the test face is
 def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
     frames = iter_frames(info, settings.fps, settings.max_side)
     if settings.backend == "pyfeat":
-        values, face, model = _pyfeat(frames, settings)
+        values, face, model, columns = _pyfeat(frames, settings)
     else:
         values, face = opencv_features(frame for _, frame in frames)
-        model = "haarcascade_frontalface_default+eye+smile"
+        model, columns = "haarcascade_frontalface_default+eye+smile", list(FACE_COLUMNS)
     starts = np.arange(len(values), dtype=np.float32) / settings.fps
     times = np.stack([starts, starts + 1 / settings.fps], axis=1)  # (T, 2)
-    described = {"backend": settings.backend, "fps": settings.fps, "max_side": settings.max_side}
-    if settings.backend == "opencv":
-        described["columns"] = list(FACE_COLUMNS)
+    described = {"backend": settings.backend, "fps": settings.fps, "max_side": settings.max_side, "columns": columns}
     return ModalityFeatures(values, times, settings.backend, model, described, face)
 
 
@@ -130,8 +128,12 @@ def pyfeat_detector(version: str):
     return feat.Detectorv1(device="cpu") if version == "v1" else feat.Detectorv2(device="cpu", identity_model=None)
 
 
-def _pyfeat(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray, str]:
-    """py-feat's AUs, emotions and pose of the most confident face per frame; NaN rows mean no face."""
+def _pyfeat(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+    """py-feat's AUs, emotions and pose of the most confident face per frame, and their column names.
+
+    py-feat 2.x keeps a frame with no face as one row with a NaN box and NaN predictions: NaN rows
+    mean no face.
+    """
     import torch
 
     detector = pyfeat_detector(settings.model)
@@ -145,7 +147,7 @@ def _pyfeat(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) 
             faces = fex[fex["frame"] == index]
             best = faces.loc[faces["FaceScore"].idxmax()] if faces["FaceScore"].notna().any() else None
             rows.append(np.full(len(columns), np.nan) if best is None else best[columns].to_numpy(np.float64))
-    values = np.array(rows, np.float32).reshape(len(rows), -1)  # (T, d)
+    values = np.array(rows, np.float32).reshape(len(rows), len(columns))  # (T, d)
     face = ~np.isnan(values).any(axis=1)
     values[~face] = 0.0
-    return values, face, f"py-feat {type(detector).__name__}"
+    return values, face, f"py-feat {type(detector).__name__}", columns

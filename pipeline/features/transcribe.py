@@ -2,7 +2,7 @@
 
 faster-whisper runs with its bundled Silero VAD and word timestamps. whisperx is the same
 engine plus wav2vec2 forced alignment; it pins torch~=2.8, so it imports only in its own
-environment (`pip install -e '.[whisperx]'` in a separate venv). `given` takes the transcript
+environment (.venv-whisperx, built by scripts/envs/whisperx.sh). `given` takes the transcript
 from label.csv and spreads the words over the clip in proportion to their length (a forced
 alignment needs an aligner, which only the whisperx environment has).
 """
@@ -70,8 +70,8 @@ def _whisperx(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
         import whisperx
     except ImportError:
         raise ValueError(
-            "transcribe.backend whisperx: whisperx is not installed here; it pins torch~=2.8, so install it in "
-            "its own environment (`python -m venv .venv-whisperx && .venv-whisperx/bin/pip install -e '.[whisperx]'`)"
+            "transcribe.backend whisperx: whisperx is not installed here; it pins torch~=2.8, so it has its own "
+            "environment: build it with `bash scripts/envs/whisperx.sh` and run `.venv-whisperx/bin/pipeline`"
         ) from None
     model = whisperx.load_model(
         str(resolve_model(settings.model, "transcribe.model")),
@@ -87,12 +87,16 @@ def _whisperx(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
         aligner, metadata = whisperx.load_align_model(
             language_code=language, device="cpu", model_name=str(resolve_model(settings.aligner, "transcribe.aligner"))
         )
-        segments = whisperx.align(segments, aligner, metadata, audio, "cpu")["segments"]
+        try:
+            segments = whisperx.align(segments, aligner, metadata, audio, "cpu")["segments"]
+        except LookupError as error:  # NLTK data that whisperx would otherwise download
+            first = next((line.strip() for line in str(error).splitlines() if "Resource" in line), "NLTK data missing")
+            raise ValueError(f"transcribe.aligner: {first}; scripts/envs/whisperx.sh writes it into .venv-whisperx") from None
     words: list[Word] = []
     for segment in segments:
-        if "words" in segment:
+        if segment.get("words"):
             words += _timed_words(segment["words"], segment["start"], segment["end"])
-        else:  # no aligner: each segment's words share its span
+        else:  # no aligner, or one that could not place this segment: its words share its span
             spread = spread_words(segment["text"], segment["end"] - segment["start"], language).words
             words += [Word(w.word, round(w.start + segment["start"], 3), round(w.end + segment["start"], 3)) for w in spread]
     text = " ".join(s["text"].strip() for s in segments if s["text"].strip())

@@ -41,11 +41,10 @@ def supervised_contrastive(z: torch.Tensor, classes: torch.Tensor, valid: torch.
     positives = candidates & (classes[:, None] == classes[None, :])
     log_prob = sim - torch.logsumexp(sim.masked_fill(~candidates, _MASKED), dim=1, keepdim=True)
     n_pos = positives.sum(1)  # (N,)
-    anchors = n_pos > 0
-    if not anchors.any():
-        return z.new_zeros(())
+    anchors = (n_pos > 0).to(z.dtype)  # (N,)
     per_anchor = -(log_prob.masked_fill(~positives, 0.0)).sum(1) / n_pos.clamp(min=1)
-    return per_anchor[anchors].mean()
+    # Masked mean, not indexing: no data-dependent shape, so torch.compile keeps one graph.
+    return (per_anchor * anchors).sum() / anchors.sum().clamp(min=1)
 
 
 def cross_correlation_penalty(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -64,7 +63,5 @@ def cross_correlation_penalty(x: torch.Tensor, y: torch.Tensor, valid: torch.Ten
 
     corr = torch.einsum("bmi,bmj->mij", standardize(x), standardize(y)) / n.clamp(min=1).unsqueeze(-1)  # (M, d, d)
     per_modality = corr.pow(2).sum((1, 2)) / x.shape[-1] ** 2  # (M,)
-    enough = n.squeeze(-1) >= 2
-    if not enough.any():
-        return x.new_zeros(())
-    return per_modality[enough].mean()
+    enough = (n.squeeze(-1) >= 2).to(x.dtype)  # (M,)
+    return (per_modality * enough).sum() / enough.sum().clamp(min=1)
