@@ -30,7 +30,7 @@ Beyond random parameters, three deterministic choices keep the random network us
    or none, and the test could not tell a frame with a face from one without.
 3. The seed is fixed (SEED) and reset for each file, so the same bytes come out on every run.
 
-Usage: .venv-face/bin/python scripts/envs/pyfeat_random_weights.py   (idempotent; ~30 s)
+Usage: .venv-face-test/bin/python scripts/envs/pyfeat_random_weights.py   (idempotent; ~30 s)
 """
 from __future__ import annotations
 
