@@ -58,8 +58,6 @@ def _chunk_llds(audio: np.ndarray, start: int, feature_set: str) -> tuple[np.nda
     ends = frame.index.get_level_values("end").total_seconds().to_numpy() + offset
     # Times are multiples of 10 ms: half a frame of tolerance keeps each frame in exactly one chunk.
     own = (starts >= start / SAMPLE_RATE - 0.005) & (starts < (start + chunk) / SAMPLE_RATE - 0.005)
-    if start == 0 and len(audio) <= chunk:
-        own[:] = True  # one chunk: every frame openSMILE gives, as in a single call
     values = frame.to_numpy(np.float32)[own]  # (T, d)
     return values, np.stack([starts[own], ends[own]], axis=1).astype(np.float32)  # (T, 2)
 

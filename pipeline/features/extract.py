@@ -129,7 +129,6 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
         elif "v" in wanted:
             warnings.append("no video stream: face marked missing")
             modalities["v"] = missing(settings.face.backend, "")
-    modalities = {m: modalities[m] for m in ("t", "a", "v") if m in modalities}
     if settings.align:
         with clip.step("align"):
             modalities = {m: f if m == "t" or not f.present else align_to_words(f, transcript.words) for m, f in modalities.items()}
