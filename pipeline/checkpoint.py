@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .files import atomic_write
-from .model import DSRF, LossConfig, ModelConfig
+from .model import DSRF, LossConfig, ModelConfig, TextBackbone
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -37,12 +37,15 @@ def model_payload(model: DSRF) -> dict[str, Any]:
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "model_config": dataclasses.asdict(model.config),
         "loss_config": dataclasses.asdict(model.loss_config),
+        # The fine-tuned text encoder's architecture; its weights are in "model".
+        "text_backbone": model.text_backbone.config_dict() if model.text_backbone is not None else None,
     }
 
 
 def model_from_checkpoint(payload: dict[str, Any]) -> DSRF:
     config = payload["model_config"]
     config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
-    model = DSRF(config, LossConfig(**payload["loss_config"]))
+    backbone = payload.get("text_backbone")
+    model = DSRF(config, LossConfig(**payload["loss_config"]), TextBackbone.from_config(backbone) if backbone else None)
     model.load_state_dict(payload["model"])
     return model.eval()

@@ -124,17 +124,20 @@ def rows_in(times: np.ndarray, start: float, end: float) -> np.ndarray:
 def clip_batch(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[str, ...],
                spans: list[tuple[float, float]]) -> Batch:
     """One sample per span, truncated and normalized as the store does; absent or faceless → missing."""
-    inputs, lengths, present = {}, {}, []
+    inputs, lengths, present, tokens = {}, {}, [], None
     for m in modalities:
         features = clip.modalities.get(m)
         dim = manifest["dims"][m]
-        rows = []
+        rows, ids = [], []
         for start, end in spans:
             if features is None or not features.present:
                 rows.append(np.zeros((0, dim), np.float32))
+                ids.append(np.zeros(0, np.int64))
                 continue
-            x = features.values[rows_in(features.times, start, end)]  # (L, d)
-            x = truncate(x, manifest["max_lengths"][m], manifest["truncate"][m]).astype(np.float32)
+            kept = rows_in(features.times, start, end)  # (T,) bool
+            if features.tokens is not None:
+                ids.append(truncate(features.tokens[kept], manifest["max_lengths"][m], manifest["truncate"][m]))
+            x = truncate(features.values[kept], manifest["max_lengths"][m], manifest["truncate"][m]).astype(np.float32)  # (L, d)
             if m in manifest["norm"]:
                 x = (x - np.asarray(manifest["norm"][m]["mean"], np.float32)) / np.asarray(manifest["norm"][m]["std"], np.float32)
             rows.append(x)
@@ -145,7 +148,11 @@ def clip_batch(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[s
         inputs[m] = torch.from_numpy(padded)
         lengths[m] = torch.tensor([len(r) for r in rows])
         present.append(lengths[m] > 0)
-    return Batch(inputs, lengths, torch.stack(present, 1), torch.zeros(len(spans)))
+        if m == "t" and len(ids) == len(spans):  # the clip's text carries its token ids (or it has no text)
+            tokens = torch.zeros(len(spans), steps, dtype=torch.int64)  # (W, T)
+            for i, row in enumerate(ids):
+                tokens[i, : len(row)] = torch.from_numpy(row)
+    return Batch(inputs, lengths, torch.stack(present, 1), torch.zeros(len(spans)), tokens=tokens)
 
 
 def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float) -> Prediction:
@@ -156,7 +163,7 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     spans = windows_of(clip.duration, window)
     batch = clip_batch(clip, manifest, modalities, spans)
     with torch.no_grad():
-        out = model.eval()(batch.inputs, batch.lengths, batch.present)
+        out = model.eval()(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens)
     weights = np.array([end - start for start, end in spans])
     weights = weights / weights.sum()  # (W,) duration shares
 

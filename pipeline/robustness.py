@@ -56,11 +56,13 @@ def perturb(batch: Batch, modality: str, kind: str, fraction: float, *, noise_st
 def predict_perturbed(model, loader, modality: str, kind: str, fraction: float, *, noise_std: float = 1.0,
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(labels (N,), predictions (N,)) of `model` over `loader` (CPU) with every batch perturbed."""
+    if kind == "noise" and modality == "t" and getattr(model, "text_backbone", None) is not None:
+        raise ValueError("noise on the text features does not reach a model that encodes the text's token ids itself (train.finetune_text)")
     model.eval()
     true, pred = [], []
     for batch in loader:
         batch = perturb(batch, modality, kind, fraction, noise_std=noise_std, seed=seed)
-        out = model(batch.inputs, batch.lengths, batch.present)
+        out = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens)
         true.append(batch.labels.numpy())
         pred.append(out.prediction.float().numpy())
     return np.concatenate(true), np.concatenate(pred)

@@ -49,6 +49,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = False  # autocast to bfloat16 on GPU; CPU always runs fp32
     compile: str = ""  # torch.compile mode for the training step: "" (eager) or one of COMPILE_MODES
+    finetune_text: bool = False  # train the text encoder with DSRF, from the store's token ids
+    text_lr: float = 2e-5  # its learning rate (the rest of the model keeps lr)
     num_workers: int = 0
     store: str = "data/store"
     out: str = "models"  # best checkpoint per seed
@@ -63,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"train.device: {self.device!r} is not auto, cpu or cuda")
         if self.nproc < 1 or self.batch_size < 1 or self.epochs < 1:
             raise ValueError("train.nproc, train.batch_size and train.epochs must be at least 1")
+        if self.text_lr <= 0:
+            raise ValueError(f"train.text_lr: {self.text_lr} must be positive")
         if self.compile and self.compile not in COMPILE_MODES:
             raise ValueError(f"train.compile: {self.compile!r} is not \"\" (eager) or one of {list(COMPILE_MODES)}")
 
@@ -126,7 +130,7 @@ def predict(model: DSRF, loader: DataLoader, ctx: Context, bf16: bool = False) -
     for batch in loader:
         batch = batch.to(ctx.device)
         with autocast(ctx, bf16):
-            out = model(batch.inputs, batch.lengths, batch.present)
+            out = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens)
         ids += batch.ids
         true.append(batch.labels.float().cpu().numpy())
         pred.append(out.prediction.float().cpu().numpy())
@@ -139,6 +143,15 @@ def predict(model: DSRF, loader: DataLoader, ctx: Context, bf16: bool = False) -
     return Predictions(order, np.array([seen[i][0] for i in order]), np.array([seen[i][1] for i in order]))
 
 
+def param_groups(model: DSRF, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: DSRF at train.lr, a fine-tuned text encoder at train.text_lr (a pretrained encoder
+    forgets what it knows at the head's rate)."""
+    backbone = list(model.text_backbone.parameters()) if model.text_backbone is not None else []
+    taken = {id(p) for p in backbone}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in taken]}]
+    return groups + ([{"params": backbone, "lr": cfg.text_lr}] if backbone else [])
+
+
 def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Context, epoch: int,
                  progress: Callable[[Any], Any]) -> dict[str, float]:
     model.train()
@@ -149,7 +162,7 @@ def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Conte
     for batch in progress(loader):
         batch = batch.to(ctx.device)
         with autocast(ctx, cfg.bf16):
-            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels)
+            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels, tokens=batch.tokens)
         if not torch.isfinite(out.loss):
             bad = [name for name, value in out.losses.items() if not torch.isfinite(value) and name != "total"]
             raise NonFiniteLoss(f"epoch {epoch}: loss term(s) {', '.join(bad) or 'total'} became NaN or infinite")
@@ -189,7 +202,7 @@ def fit(
     # The model's whole loss is one graph (no data-dependent branches), so on GPU compiling pays off
     # in fewer kernel launches (on CPU it measured slower: README, Results); validation stays eager.
     forward = torch.compile(ddp_model, mode=None if cfg.compile == "default" else cfg.compile, dynamic=False) if cfg.compile else ddp_model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best, best_epoch, bad_epochs, history = 0, None, -1, 0, []
     best_valid: dict[str, float] = {}
 

@@ -24,7 +24,9 @@ from pipeline.data.loader import make_loader
 from pipeline.errors import one_line_errors
 from pipeline.features.settings import extraction_record, stage_settings
 from pipeline.data.store import read_manifest
-from pipeline.model import DSRF, PRESETS, loss_config_from_params, model_config_from_params
+from pipeline.features.models import resolve_model
+from pipeline.features.text import EXTRACTOR as TEXT_EXTRACTOR
+from pipeline.model import DSRF, PRESETS, TextBackbone, loss_config_from_params, model_config_from_params
 from pipeline.params import load_params, section_from_params
 from pipeline.train import TrainConfig, fit, seed_everything
 
@@ -74,7 +76,22 @@ def build_model(setup: TrainSetup, manifest) -> DSRF:
     if setup.train.preset:
         overrides["hidden"] = PRESETS[setup.train.preset].hidden
     model_config = model_config_from_params(setup.model_params, **overrides)
-    return DSRF(model_config, loss_config_from_params(setup.loss_params))
+    backbone = text_backbone(manifest, setup) if setup.train.finetune_text else None
+    return DSRF(model_config, loss_config_from_params(setup.loss_params), backbone)
+
+
+def text_backbone(manifest, setup: TrainSetup) -> TextBackbone:
+    """The encoder the store's text features came from, with the store's text statistics."""
+    if "t" not in setup.modalities:
+        raise ValueError(f"train.finetune_text: data.modalities {list(setup.modalities)} has no text")
+    text = manifest.features["t"]
+    if text.get("extractor") != TEXT_EXTRACTOR or not manifest.text_tokens:
+        raise ValueError(f"train.finetune_text: the store {setup.train.store} has no text token ids (its text features come "
+                         f"from {manifest.source.get('format', '?')} / {text.get('extractor')}; extract them with "
+                         "`pipeline features`, which keeps the ids, then rerun `pipeline tensors`)")
+    norm = manifest.norm.get("t")
+    folder = resolve_model(text["model"], "features.text.model")
+    return TextBackbone.pretrained(str(folder), norm.mean if norm else None, norm.std if norm else None)
 
 
 def fingerprint(*parts) -> str:

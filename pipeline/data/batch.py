@@ -13,6 +13,7 @@ class Batch:
     present: torch.Tensor  # (B, M) bool, in the order of the store's modalities
     labels: torch.Tensor  # (B,) sentiment scores
     ids: list[str] = field(default_factory=list)  # clip ids, "<video_id>/<clip_id>"
+    tokens: torch.Tensor | None = None  # (B, T_t) int64 input ids of the text rows, where the store has them
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -21,6 +22,7 @@ class Batch:
             self.present.to(device, non_blocking=True),
             self.labels.to(device, non_blocking=True),
             self.ids,
+            None if self.tokens is None else self.tokens.to(device, non_blocking=True),
         )
 
     def __len__(self) -> int:

@@ -25,7 +25,7 @@ from .clips import CLIPS_CSV, read_clips
 from .config import DataParams, TensorParams
 from .csd import read_csd
 from .mmsa import read_mmsa
-from .source import SPLITS, SUBLABELS, Entry, Source
+from .source import SPLITS, SUBLABELS, TOKENS, Entry, Source
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
 
 REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's text set is)
@@ -151,6 +151,8 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
     skipped = list(source.skipped)
     largest = float(np.finfo(tensors.dtype).max)  # float16 would turn larger values into inf
     padded = {m: np.zeros((max_lengths[m], source.dims[m]), np.float32) for m in modalities}  # (T_m, d_m), reused
+    tokens = source.tokens and "t" in modalities
+    padded_tokens = np.zeros(max_lengths["t"] if tokens else 0, np.int64)  # (T_t,), reused
     try:
         for index, entry in enumerate(tqdm(source.entries, desc="tensors", unit="clip", disable=None)):
             try:
@@ -173,6 +175,13 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
                     writers[entry.split, m] = RowWriter(split_dir / f"{m}.npy", padded[m].shape, tensors.dtype)
                 writers[entry.split, m].append(padded[m])
                 split.lengths.setdefault(m, []).append(len(x))
+            if tokens:
+                ids = truncate(token_ids(values.get(TOKENS), entry), max_lengths["t"], tensors.truncate_of("t"))  # (L,)
+                padded_tokens[: len(ids)] = ids
+                padded_tokens[len(ids):] = 0
+                if (entry.split, TOKENS) not in writers:
+                    writers[entry.split, TOKENS] = RowWriter(split_dir / f"{TOKENS}.npy", padded_tokens.shape, "int64")
+                writers[entry.split, TOKENS].append(padded_tokens)
             split.ids.append(entry.id)
             split.labels.append(entry.label)
             for s in sublabels:
@@ -201,6 +210,7 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
         dtype=tensors.dtype,
         norm={m: s.norm() for m, s in stats.items()},
         sublabels=sublabels,
+        text_tokens=tokens,
         source=source_info or {"format": source.format},
         skipped=skipped,
         key=key,
@@ -244,8 +254,16 @@ def checked_values(x: np.ndarray | None, entry: Entry, m: str, dim: int, nonfini
     return x.astype(np.float32, copy=False)
 
 
+def token_ids(ids: np.ndarray | None, entry: Entry) -> np.ndarray:
+    """(L,) int64 input ids of the text rows, one per row."""
+    ids = np.zeros(0, np.int64) if ids is None else np.asarray(ids, np.int64)
+    if ids.shape != (entry.lengths["t"],):
+        raise ValueError(f"{entry.where}: {len(ids)} text token ids for {entry.lengths['t']} text rows")
+    return ids
+
+
 def truncate(x: np.ndarray, max_len: int, policy: str) -> np.ndarray:
-    """(L, d) -> (min(L, max_len), d): keep the head, the tail, or evenly spaced steps."""
+    """(L, ...) -> (min(L, max_len), ...): keep the head, the tail, or evenly spaced steps."""
     if len(x) <= max_len:
         return x
     if policy == "head":

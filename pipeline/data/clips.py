@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..features.clip import HEADER, load_clip
-from .source import SUBLABELS, Entry, Source, parse_split
+from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
 
 CLIPS_CSV = "clips.csv"
 REQUIRED = ("video_id", "clip_id", "label", "mode", "folder")
@@ -39,6 +39,7 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     skipped: list[str] = []
     dims: dict[str, int] = {}
     features: dict[str, dict[str, Any]] = {}
+    tokens = "t" in modalities  # until a clip with text rows lacks their input ids
     for number, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{table}:{number}"
         clip_dir = table.parent / row["folder"]
@@ -50,6 +51,8 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
             info = json.loads(header_file.read_text())["modalities"]
             lengths = {m: int(info[m]["frames"]) if m in info and info[m]["present"] else 0 for m in modalities}
             described = {m: _described(info[m]) for m in modalities if lengths[m]}
+            if lengths.get("t"):
+                tokens = tokens and bool(info["t"].get("tokens", False))
         except (ValueError, KeyError, TypeError) as error:
             skipped.append(f"{where}: {header_file} is unreadable ({type(error).__name__}: {error})")
             continue
@@ -71,9 +74,14 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     for entry in entries:
         entry.lengths = {m: entry.lengths[m] for m in kept}
 
+    tokens = tokens and "t" in kept
+
     def load(index: int) -> dict:
         clip = load_clip(folders[index])
-        return {m: clip.modalities[m].values for m in kept if m in clip.modalities}
+        values = {m: clip.modalities[m].values for m in kept if m in clip.modalities}
+        if tokens and "t" in clip.modalities:
+            values[TOKENS] = clip.modalities["t"].tokens
+        return values
 
     return Source(
         format="features",
@@ -82,6 +90,7 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
         features=features,
         load=load,
         skipped=skipped,
+        tokens=tokens,
     )
 
 

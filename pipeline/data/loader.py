@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from .batch import Batch
+from .source import TOKENS
 from .store import MappedArray, read_manifest
 
 RELEASE_BYTES = 256 << 20
@@ -60,13 +61,14 @@ class StoreDataset(Dataset):
                 "present": np.load(folder / "present.npy")[:, self.columns],  # (N, M)
                 "labels": np.load(folder / "labels.npy"),  # (N,)
                 "ids": json.loads((folder / "ids.json").read_text()),
+                "tokens": MappedArray(folder / f"{TOKENS}.npy") if self.manifest.text_tokens and "t" in self.modalities else None,
             }
         return self._open
 
     def __getitems__(self, indices: list[int]) -> Batch:
         arrays = self._arrays()
         index = np.asarray(indices, dtype=np.int64)  # (B,)
-        inputs, lengths = {}, {}
+        inputs, lengths, tokens = {}, {}, None
         for m in self.modalities:
             n = arrays["lengths"][m][index]  # (B,)
             steps = arrays["values"][m].array.shape[1] if self.fixed_length else max(1, int(n.max()))
@@ -78,6 +80,8 @@ class StoreDataset(Dataset):
                 x[np.arange(steps)[None, :] >= n[:, None]] = 0.0  # padding stays 0
             inputs[m] = torch.from_numpy(x)
             lengths[m] = torch.from_numpy(n.astype(np.int64))
+            if m == "t" and arrays["tokens"] is not None:
+                tokens = torch.from_numpy(arrays["tokens"].array[index, :steps].astype(np.int64))  # (B, T), a copy
         if self._bytes_read > RELEASE_BYTES:
             for mapped in arrays["values"].values():
                 mapped.release()
@@ -88,6 +92,7 @@ class StoreDataset(Dataset):
             present=torch.from_numpy(arrays["present"][index]),
             labels=torch.from_numpy(arrays["labels"][index].astype(np.float32)),
             ids=[arrays["ids"][i] for i in index],
+            tokens=tokens,
         )
 
     def __getitem__(self, index: int) -> Batch:

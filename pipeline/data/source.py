@@ -12,6 +12,7 @@ import numpy as np
 
 SPLITS = ("train", "valid", "test")
 SUBLABELS = ("T", "A", "V")  # per-modality labels of SIMS / SIMSv2
+TOKENS = "t_tokens"  # the text rows' input ids, where a source has them
 
 
 @dataclass
@@ -30,8 +31,9 @@ class Source:
     entries: list[Entry]
     dims: dict[str, int]  # m -> feature width, for the modalities this source carries
     features: dict[str, dict[str, Any]]  # m -> extractor, model, settings (what predict must repeat)
-    load: Callable[[int], dict[str, np.ndarray]]  # entry index -> m -> (T, d) float32 values
+    load: Callable[[int], dict[str, np.ndarray]]  # entry index -> m -> (T, d) float32 values (and TOKENS -> (T,) ids)
     skipped: list[str] = field(default_factory=list)  # "<where>: <why>" of clips left out
+    tokens: bool = False  # every clip's text rows carry the encoder's input ids, under TOKENS in `load`
 
 
 def parse_split(value: Any, where: str) -> str:

@@ -4,6 +4,7 @@ Layout (one folder per split, a manifest at the root):
     manifest.json
     <split>/<m>.npy            (N, T_m, d_m) float32|float16, zero-padded after lengths[m]
     <split>/<m>_lengths.npy    (N,) int64, valid steps; 0 = the clip lacks modality m
+    <split>/t_tokens.npy       (N, T_t) int64, the text rows' input ids, where the features kept them
     <split>/present.npy        (N, M) bool, in manifest.modalities order
     <split>/labels.npy         (N,) float32 (and label_T|A|V.npy where the dataset gives them)
     <split>/ids.json           N clip ids "<video_id>/<clip_id>"
@@ -44,6 +45,7 @@ class Manifest:
     dtype: str  # float32 | float16
     norm: dict[str, Norm]  # m -> train statistics; absent = not normalized
     sublabels: tuple[str, ...] = ()  # among "T", "A", "V"
+    text_tokens: bool = False  # t_tokens.npy is there: the text encoder can be fine-tuned on this store
     source: dict[str, Any] = field(default_factory=dict)  # format, path, file fingerprints
     skipped: list[str] = field(default_factory=list)  # clips left out, with why
     key: str = ""  # fingerprint of inputs and settings: an equal key means nothing to rebuild

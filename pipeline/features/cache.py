@@ -50,9 +50,8 @@ class PartCache:
         arrays = load_file(str(path))
         with open(path.with_suffix(".json"), encoding="utf-8") as handle:
             meta = json.load(handle)
-        face = arrays.get("face")
         return ModalityFeatures(arrays["values"], arrays["times"], meta["extractor"], meta["model"], meta["settings"],
-                                None if face is None else face.astype(bool))
+                                **ModalityFeatures.side_fields(arrays))
 
     def put_features(self, content: str, step: str, key: str, features: ModalityFeatures) -> None:
         path = self._path(content, step, key, ".safetensors")
@@ -60,6 +59,4 @@ class PartCache:
         # The metadata goes first and the arrays last: the arrays file marks a complete entry.
         atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta).encode())
         arrays = {"values": np.ascontiguousarray(features.values, np.float32), "times": np.ascontiguousarray(features.times, np.float32)}
-        if features.face is not None:
-            arrays["face"] = features.face.astype(np.uint8)
-        atomic_save_arrays(arrays, path)
+        atomic_save_arrays(arrays | features.side_arrays(), path)

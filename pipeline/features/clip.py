@@ -1,8 +1,10 @@
 """One clip's extracted features: the contract between extraction and the tensor store.
 
 A clip folder holds `transcript.json`, `features.json` (per modality: present, dim, frames,
-extractor, model, settings) and `features.safetensors` (per modality `<m>` (T, d) float32 and
-`<m>_times` (T, 2) start/end seconds; for vision also `v_face` (T,) 1 where a face was found).
+extractor, model, settings, and `tokens` where token ids are kept) and `features.safetensors` (per
+modality `<m>` (T, d) float32 and `<m>_times` (T, 2) start/end seconds; for vision also `v_face`
+(T,) 1 where a face was found; for text also `t_tokens` (T,) the encoder's input ids, which
+fine-tuning the text encoder reads).
 Writes are atomic: a killed run never leaves a half-written clip behind.
 """
 from __future__ import annotations
@@ -44,6 +46,22 @@ class ModalityFeatures:
     model: str  # the model or feature set named in params.yaml
     settings: dict[str, Any] = field(default_factory=dict)
     face: np.ndarray | None = None  # vision only: (T,) bool, a face was found in that frame
+    tokens: np.ndarray | None = None  # text only: (T,) int64 input ids, one per row
+
+    def side_arrays(self) -> dict[str, np.ndarray]:
+        """The optional per-row arrays by name, as stored ("face" uint8, "tokens" int64)."""
+        arrays = {}
+        if self.face is not None:
+            arrays["face"] = np.ascontiguousarray(self.face, dtype=np.uint8)
+        if self.tokens is not None:
+            arrays["tokens"] = np.ascontiguousarray(self.tokens, dtype=np.int64)
+        return arrays
+
+    @staticmethod
+    def side_fields(arrays: dict[str, np.ndarray], prefix: str = "") -> dict[str, np.ndarray | None]:
+        """`face` and `tokens` keyword arguments from arrays stored by `side_arrays` (under `prefix`)."""
+        face, tokens = arrays.get(f"{prefix}face"), arrays.get(f"{prefix}tokens")
+        return {"face": None if face is None else face.astype(bool), "tokens": tokens}
 
     @property
     def present(self) -> bool:
@@ -73,6 +91,7 @@ class ClipFeatures:
                     "extractor": f.extractor,
                     "model": f.model,
                     "settings": f.settings,
+                    **({"tokens": True} if f.tokens is not None else {}),
                 }
                 for m, f in self.modalities.items()
             },
@@ -105,8 +124,7 @@ def save_clip(clip: ClipFeatures, folder: Path) -> None:
     for m, f in clip.modalities.items():
         arrays[m] = np.ascontiguousarray(f.values, dtype=np.float32)  # (T, d), T may be 0
         arrays[f"{m}_times"] = np.ascontiguousarray(f.times, dtype=np.float32).reshape(-1, 2)
-        if f.face is not None:
-            arrays[f"{m}_face"] = np.ascontiguousarray(f.face, dtype=np.uint8)
+        arrays |= {f"{m}_{name}": a for name, a in f.side_arrays().items()}
     atomic_save_arrays(arrays, folder / ARRAYS)
     write_transcript(clip.transcript, folder / TRANSCRIPT)
     atomic_write_bytes(folder / HEADER, json.dumps(clip.header(), indent=1).encode())
@@ -122,13 +140,12 @@ def load_clip(folder: Path) -> ClipFeatures:
     arrays = load_file(str(folder / ARRAYS))
     modalities = {}
     for m, info in header["modalities"].items():
-        face = arrays.get(f"{m}_face")
         modalities[m] = ModalityFeatures(
             values=arrays[m],
             times=arrays[f"{m}_times"],
             extractor=info["extractor"],
             model=info["model"],
             settings=info["settings"],
-            face=None if face is None else face.astype(bool),
+            **ModalityFeatures.side_fields(arrays, f"{m}_"),
         )
     return ClipFeatures(transcript, modalities, header.get("duration", 0.0))

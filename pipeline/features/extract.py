@@ -24,7 +24,7 @@ from .clip import ClipFeatures, ModalityFeatures, Transcript
 from .face import face_features
 from .media import MediaInfo, load_audio, probe
 from .settings import FeaturesSettings, TranscribeSettings, settings_key
-from .text import text_features
+from .text import CACHE_VERSION as TEXT_CACHE_VERSION, text_features
 from .transcribe import transcribe
 
 STEPS = ("probe", "audio", "transcribe", "text", "acoustic", "face", "align")
@@ -146,7 +146,7 @@ def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings
                     wanted: tuple[str, ...], keys: dict[str, str], warnings: list[str]) -> dict[str, ModalityFeatures]:
     modalities: dict[str, ModalityFeatures] = {}
     if "t" in wanted:
-        keys["t"] = settings_key(settings.text, _digest(transcript))
+        keys["t"] = settings_key(settings.text, _digest(transcript), TEXT_CACHE_VERSION)
         with clip.step("text"):
             modalities["t"] = clip.cached("t", keys["t"], lambda: text_features(transcript, settings.text))
         if not transcript.words and (clip.has_audio or asr.backend == "given"):

@@ -3,6 +3,8 @@
 The transcript's words are tokenized as pre-split words, so every sub-word token maps to the
 word it came from and takes that word's start/end time. Special tokens ([CLS], [SEP]) are kept,
 as in the MMSA/CMU BERT features, and span the whole utterance (first word start to last word end).
+The input ids are kept beside the states (one per row), so the encoder can be fine-tuned later
+on exactly the tokens these states came from.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from .models import resolve_model
 from .settings import TextSettings
 
 EXTRACTOR = "transformers"
+CACHE_VERSION = 2  # in the cache key: entries written before token ids were kept are recomputed
 
 
 @lru_cache(maxsize=2)
@@ -37,7 +40,8 @@ def text_features(transcript: Transcript, settings: TextSettings) -> ModalityFea
     words = transcript.words
     dim = model.config.hidden_size
     if not words:
-        return ModalityFeatures(np.zeros((0, dim), np.float32), np.zeros((0, 2), np.float32), EXTRACTOR, settings.model, _settings(settings))
+        return ModalityFeatures(np.zeros((0, dim), np.float32), np.zeros((0, 2), np.float32), EXTRACTOR, settings.model,
+                                _settings(settings), tokens=np.zeros(0, np.int64))
     # A longer max_length than the model's position table would fail inside the model: cap it.
     limit = min(settings.max_length, getattr(model.config, "max_position_embeddings", settings.max_length))
     encoded = tokenizer([w.word for w in words], is_split_into_words=True, truncation=True, max_length=limit, return_tensors="pt")
@@ -47,7 +51,8 @@ def text_features(transcript: Transcript, settings: TextSettings) -> ModalityFea
     times = np.array(
         [whole if i is None else (words[i].start, words[i].end) for i in encoded.word_ids(0)], np.float32
     )  # (T, 2)
-    return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings))
+    tokens = encoded["input_ids"][0].numpy().astype(np.int64)  # (T,)
+    return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings), tokens=tokens)
 
 
 def _settings(settings: TextSettings) -> dict:

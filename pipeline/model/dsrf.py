@@ -12,6 +12,9 @@ Missing modalities (DSRF-SPEC.md §6): a per-sample presence mask (B, M), by def
 outputs are zeroed, it is left out of every loss, of the other modalities' context and
 calibration, and its modality weight is 0, so its input can be anything.
 
+With a `TextBackbone` (train.finetune_text), the text input is computed from token ids inside
+the model (text_backbone.py), so the text encoder trains with the rest.
+
 Deviations beyond those of the submodules:
 - `task: classification` returns the arg-max class index as `prediction` (the logits as `logits`);
 - with `use_dri: false` the reported routing is the uniform 1/K (what routing with no update is).
@@ -30,6 +33,7 @@ from .fusion import FusionHead
 from .hsf import HierarchicalFactorization
 from .layers import masked_mean
 from .losses import sentiment_classes, task_loss
+from .text_backbone import TextBackbone
 from .usf import FusionInputs, UncertaintyFusion
 
 
@@ -49,8 +53,11 @@ class DSRFOutput:
 
 
 class DSRF(nn.Module):
-    def __init__(self, config: ModelConfig, loss: LossConfig | None = None):
+    def __init__(self, config: ModelConfig, loss: LossConfig | None = None, text_backbone: TextBackbone | None = None):
         super().__init__()
+        if text_backbone is not None and "t" not in config.modalities:
+            raise ValueError(f"train.finetune_text: the model has no text modality (modalities {list(config.modalities)})")
+        self.text_backbone = text_backbone
         self.config = config
         self.loss_config = loss or LossConfig()
         c = config
@@ -70,9 +77,15 @@ class DSRF(nn.Module):
         lengths: dict[str, torch.Tensor],
         present: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
     ) -> DSRFOutput:
-        """inputs[m] (B, T_m, d_m), lengths[m] (B,), present (B, M) bool, labels (B,) scores."""
+        """inputs[m] (B, T_m, d_m), lengths[m] (B,), present (B, M) bool, labels (B,) scores, tokens (B, T_t)
+        the text rows' input ids (read only by a model with a text backbone, instead of inputs["t"])."""
         c = self.config
+        if self.text_backbone is not None:
+            if tokens is None:
+                raise ValueError("this model fine-tunes its text encoder: it reads the text's token ids, and none were given")
+            inputs = {**inputs, "t": self.text_backbone(tokens, lengths["t"])}
         if present is None:
             present = torch.stack([lengths[m] > 0 for m in c.modalities], dim=1)
         present = present.bool()
