@@ -128,30 +128,27 @@ def clip_batch(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[s
     for m in modalities:
         features = clip.modalities.get(m)
         dim = manifest["dims"][m]
-        rows, ids = [], []
-        for start, end in spans:
-            if features is None or not features.present:
-                rows.append(np.zeros((0, dim), np.float32))
-                ids.append(np.zeros(0, np.int64))
-                continue
-            kept = rows_in(features.times, start, end)  # (T,) bool
-            if features.tokens is not None:
-                ids.append(truncate(features.tokens[kept], manifest["max_lengths"][m], manifest["truncate"][m]))
-            x = truncate(features.values[kept], manifest["max_lengths"][m], manifest["truncate"][m]).astype(np.float32)  # (L, d)
+        # Each span's kept rows (L,): none for a missing modality; the values and, for text, the
+        # token ids are both taken at these rows.
+        kept = [np.zeros(0, np.int64) if features is None or not features.present else
+                truncate(np.flatnonzero(rows_in(features.times, start, end)), manifest["max_lengths"][m], manifest["truncate"][m])
+                for start, end in spans]
+        steps = max(1, max(len(k) for k in kept))
+        padded = np.zeros((len(spans), steps, dim), np.float32)  # (W, T, d)
+        for i, k in enumerate(kept):
+            if not len(k):
+                continue  # padding stays 0
+            x = features.values[k].astype(np.float32)  # (L, d)
             if m in manifest["norm"]:
                 x = (x - np.asarray(manifest["norm"][m]["mean"], np.float32)) / np.asarray(manifest["norm"][m]["std"], np.float32)
-            rows.append(x)
-        steps = max(1, max(len(r) for r in rows))
-        padded = np.zeros((len(spans), steps, dim), np.float32)  # (W, T, d)
-        for i, r in enumerate(rows):
-            padded[i, : len(r)] = r
+            padded[i, : len(k)] = x
         inputs[m] = torch.from_numpy(padded)
-        lengths[m] = torch.tensor([len(r) for r in rows])
+        lengths[m] = torch.tensor([len(k) for k in kept])
         present.append(lengths[m] > 0)
-        if m == "t" and len(ids) == len(spans):  # the clip's text carries its token ids (or it has no text)
+        if features is not None and features.tokens is not None:
             tokens = torch.zeros(len(spans), steps, dtype=torch.int64)  # (W, T)
-            for i, row in enumerate(ids):
-                tokens[i, : len(row)] = torch.from_numpy(row)
+            for i, k in enumerate(kept):
+                tokens[i, : len(k)] = torch.from_numpy(features.tokens[k])
     return Batch(inputs, lengths, torch.stack(present, 1), torch.zeros(len(spans)), tokens=tokens)
 
 
