@@ -56,7 +56,7 @@ def perturb(batch: Batch, modality: str, kind: str, fraction: float, *, noise_st
 def predict_perturbed(model, loader, modality: str, kind: str, fraction: float, *, noise_std: float = 1.0,
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(labels (N,), predictions (N,)) of `model` over `loader` (CPU) with every batch perturbed."""
-    if kind == "noise" and modality == "t" and getattr(model, "text_backbone", None) is not None:
+    if kind == "noise" and modality == "t" and model.text_backbone is not None:
         raise ValueError("noise on the text features does not reach a model that encodes the text's token ids itself (train.finetune_text)")
     model.eval()
     true, pred = [], []

@@ -29,11 +29,13 @@ def without_pooler(encoder: nn.Module) -> nn.Module:
 class TextBackbone(nn.Module):
     """Input ids (B, T) and lengths (B,) -> normalized token states (B, T, d), zero after each length."""
 
-    def __init__(self, encoder: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+    def __init__(self, encoder: nn.Module, mean: list[float] | None = None, std: list[float] | None = None):
         super().__init__()
         self.encoder = without_pooler(encoder)
-        self.register_buffer("mean", mean.float())  # (d,) the store's train statistics
-        self.register_buffer("std", std.float())  # (d,)
+        dim = encoder.config.hidden_size
+        # The store's train statistics; none (text not normalized) is the identity.
+        self.register_buffer("mean", torch.tensor(mean if mean is not None else [0.0] * dim, dtype=torch.float32))  # (d,)
+        self.register_buffer("std", torch.tensor(std if std is not None else [1.0] * dim, dtype=torch.float32))  # (d,)
 
     @classmethod
     def pretrained(cls, folder: str, mean: list[float] | None, std: list[float] | None) -> "TextBackbone":
@@ -42,10 +44,7 @@ class TextBackbone(nn.Module):
         from transformers.utils import logging
 
         logging.disable_progress_bar()  # a "Loading weights" bar per seed says nothing
-        encoder = AutoModel.from_pretrained(folder)
-        dim = encoder.config.hidden_size
-        return cls(encoder, torch.tensor(mean if mean is not None else [0.0] * dim),
-                   torch.tensor(std if std is not None else [1.0] * dim))
+        return cls(AutoModel.from_pretrained(folder), mean, std)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "TextBackbone":
@@ -53,9 +52,7 @@ class TextBackbone(nn.Module):
         from transformers import AutoConfig, AutoModel
 
         fields = dict(config)
-        encoder = AutoModel.from_config(AutoConfig.for_model(fields.pop("model_type"), **fields))
-        dim = encoder.config.hidden_size
-        return cls(encoder, torch.zeros(dim), torch.ones(dim))
+        return cls(AutoModel.from_config(AutoConfig.for_model(fields.pop("model_type"), **fields)))
 
     def config_dict(self) -> dict[str, Any]:
         return self.encoder.config.to_dict()
