@@ -21,7 +21,7 @@ Deviations beyond those of the submodules:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -33,23 +33,19 @@ from .fusion import FusionHead
 from .hsf import HierarchicalFactorization
 from .layers import masked_mean
 from .losses import sentiment_classes, task_loss
+from .output import ModelOutput
 from .text_backbone import TextBackbone
 from .usf import FusionInputs, UncertaintyFusion
 
 
-@dataclass
-class DSRFOutput:
-    prediction: torch.Tensor  # (B,) score, or class index for classification
+@dataclass(kw_only=True)
+class DSRFOutput(ModelOutput):
+    """The common output plus DSRF's explanation."""
+
     factor_weights: torch.Tensor  # α (B, M, 4): emotion, context, ambiguity, noise
     modality_weights: torch.Tensor  # w (B, M)
     routing: torch.Tensor  # coupling c of the last routing iteration (B, M, 4, K)
     uncertainty: torch.Tensor  # calibrated ũ (B, M, 4)
-    logits: torch.Tensor | None = None  # (B, C) for classification
-    losses: dict[str, torch.Tensor] = field(default_factory=dict)  # every term by name when labels are given
-
-    @property
-    def loss(self) -> torch.Tensor:
-        return self.losses["total"]
 
 
 class DSRF(nn.Module):
