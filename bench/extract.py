@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -50,7 +52,7 @@ def direct_baselines(clip: Path, asr, settings) -> dict[str, float]:
     """The libraries called directly on the same decoded audio, with the same settings."""
     audio = load_audio(probe(clip))
     start = time.perf_counter()
-    segments, _ = whisper_model(asr.model, asr.compute_type).transcribe(
+    segments, _ = whisper_model(asr.model, asr.compute_type, torch.get_num_threads()).transcribe(
         audio, language=asr.language or None, beam_size=asr.beam_size, vad_filter=asr.vad, word_timestamps=True)
     list(segments)
     transcribe = time.perf_counter() - start

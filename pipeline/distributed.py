@@ -6,11 +6,15 @@ a single process and every helper here is a no-op.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from .threads import set_threads
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,9 @@ class Context:
         return self.world_size > 1
 
 
-def setup(device: str = "auto") -> Context:
-    """Join the process group when launched by torchrun; pick the device ("auto", "cpu", "cuda")."""
+def setup(device: str = "auto", threads: int = 0) -> Context:
+    """Join the process group when launched by torchrun; pick the device ("auto", "cpu", "cuda"); share
+    the cores among the processes (`threads` > 0: that many per process)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
@@ -39,13 +44,18 @@ def setup(device: str = "auto") -> Context:
         target = torch.device("cuda", local_rank)
     else:
         target = torch.device("cpu")
-        if world_size > 1:
-            # N processes × all cores each oversubscribe the CPU; OpenMP then spins and a step can
-            # take ten times longer. Share the cores out instead.
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    # torchrun's processes share this machine's cores (LOCAL_WORLD_SIZE of them run here).
+    set_threads(int(os.environ.get("LOCAL_WORLD_SIZE", world_size)), threads)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return Context(rank, world_size, target)
+
+
+def relaunch_with_torchrun(nproc: int, module: str, args: list[str]) -> int:
+    """Run `python -m module args` as `nproc` DDP processes on this machine; their exit status."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", module, *args]
+    return subprocess.call(command)
 
 
 def teardown() -> None:

@@ -2,10 +2,14 @@
 
 Each seed contributes the metrics of its one checkpoint (the one chosen on valid during
 training); the summary is their mean, sample standard deviation and the per-seed values.
+`metrics.json` keeps the headline metrics' means per split, the table `dvc exp show` draws; the
+seeds file (`evaluate.seed_metrics`) keeps every metric's mean, std and per-seed values.
 """
 from __future__ import annotations
 
 import csv
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +18,72 @@ matplotlib.use("Agg")  # files only: no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .metrics import class_names, fine_classes  # noqa: E402
+from . import distributed  # noqa: E402
+from .checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from .data.loader import make_loader  # noqa: E402
+from .data.source import SPLITS  # noqa: E402
+from .data.store import read_manifest  # noqa: E402
+from .metrics import class_names, compute_metrics, fine_classes, headline_metrics  # noqa: E402
+from .train import TrainConfig, predict  # noqa: E402
+
+# metrics.json lists the test split first: in a narrow terminal `dvc exp show` keeps the leftmost columns.
+SPLIT_ORDER = ("test", "valid", "train")
+# What evaluate reads of `train:`; the rest of that section does not change a score.
+TRAIN_KEYS = ("seeds", "store", "out", "device", "threads")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """params.yaml `evaluate:`."""
+
+    splits: tuple[str, ...] = ("valid", "test")  # a split the store lacks (MOSI text: no test) is skipped, with a note
+    metrics: str = "metrics.json"  # {split: {headline metric: mean over seeds}}
+    seed_metrics: str = "metrics_seeds.json"  # {split: {metric: mean, metric_std, per_seed}}
+    plots: str = "plots"
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown or not self.splits:
+            raise ValueError(f"evaluate.splits: {unknown or '[]'} is not a non-empty list of {list(SPLITS)}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    dataset: str
+    summaries: dict[str, dict]  # split -> summarize(...)
+    skipped: tuple[str, ...]  # asked-for splits the store does not have
+
+
+def evaluate_seeds(cfg: EvaluateConfig, train: TrainConfig) -> Evaluation:
+    """Score each seed's checkpoint on every split; write the metrics files, the predictions
+    (`plots/predictions/<split>.csv`, what `dvc plots` draws) and, for the first seed, a scatter
+    and a confusion matrix per split."""
+    manifest = read_manifest(train.store)
+    ctx = distributed.setup(train.device, train.threads)
+    plots = Path(cfg.plots)
+    summaries: dict[str, dict] = {}
+    splits = [s for s in SPLIT_ORDER if s in cfg.splits and manifest.splits.get(s, 0) > 0]
+    for split in splits:
+        per_seed, rows = {}, []
+        for seed in train.seeds:
+            model = model_from_checkpoint(load_checkpoint(Path(train.out) / f"seed_{seed}.pt")).to(ctx.device)
+            loader = make_loader(train.store, split, cfg.batch_size, shuffle=False, modalities=model.config.modalities)
+            predictions = predict(model, loader, ctx)
+            per_seed[seed] = compute_metrics(predictions.y_true, predictions.y_pred, manifest.dataset)
+            rows += [(seed, i, t, p) for i, t, p in zip(predictions.ids, predictions.y_true, predictions.y_pred)]
+            if seed == train.seeds[0]:
+                title = f"{split}, seed {seed}"
+                plot_scatter(plots / f"scatter_{split}.png", predictions.y_true, predictions.y_pred, title)
+                matrix = confusion(predictions.y_true, predictions.y_pred, manifest.dataset)
+                plot_confusion(plots / f"confusion_{split}.png", matrix, manifest.dataset, title)
+        write_predictions(plots / "predictions" / f"{split}.csv", rows)
+        summaries[split] = summarize(per_seed)
+    headline = headline_metrics(manifest.dataset)
+    Path(cfg.metrics).write_text(json.dumps({split: {k: s[k] for k in headline} for split, s in summaries.items()}, indent=1))
+    Path(cfg.seed_metrics).write_text(json.dumps(summaries, indent=1))
+    skipped = tuple(s for s in cfg.splits if s not in splits)
+    return Evaluation(manifest.dataset, summaries, skipped)
 
 
 def summarize(per_seed: dict[int, dict[str, float]]) -> dict:

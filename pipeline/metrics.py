@@ -55,17 +55,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .datasets import dataset_info
+
 MOSI_METRICS = (
     "mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7",
 )
 SIMS_METRICS = ("mae", "corr", "acc2", "acc3", "acc5", "f1")
+# What metrics.json keeps per split (a table a person reads); every metric is in the seeds file.
+HEADLINE = {"mosi": ("mae", "corr", "acc2_non0", "acc7"), "sims": ("mae", "corr", "acc2", "acc5")}
+LOWER_IS_BETTER = {"mae"}
 
 # Inner edges only: on values clipped to [-1, 1] the outer edges (-1.01, 1) never decide a bin.
 _SIMS_EDGES_2 = (0.0,)
 _SIMS_EDGES_3 = (-0.1, 0.1)
 _SIMS_EDGES_5 = (-0.7, -0.1, 0.1, 0.7)
 
-_FAMILIES = {"mosi": "mosi", "mosei": "mosi", "sims": "sims", "simsv2": "sims"}
 
 
 def mosi_metrics(y_true, y_pred) -> dict[str, float]:
@@ -105,12 +109,21 @@ def sims_metrics(y_true, y_pred) -> dict[str, float]:
 
 def compute_metrics(y_true, y_pred, dataset: str) -> dict[str, float]:
     """Metrics of the dataset's family: "mosi"/"mosei" ([-3, 3]) or "sims"/"simsv2" ([-1, 1])."""
-    family = _FAMILIES.get(str(dataset).lower())
-    if family is None:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {sorted(_FAMILIES)}")
-    if family == "mosi":
+    if _family(dataset) == "mosi":
         return mosi_metrics(y_true, y_pred)
     return sims_metrics(y_true, y_pred)
+
+
+def metric_names(dataset: str) -> tuple[str, ...]:
+    return MOSI_METRICS if _family(dataset) == "mosi" else SIMS_METRICS
+
+
+def headline_metrics(dataset: str) -> tuple[str, ...]:
+    return HEADLINE[_family(dataset)]
+
+
+def _family(dataset: str) -> str:
+    return dataset_info(str(dataset).lower(), "dataset").family
 
 
 def _as_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -185,15 +198,13 @@ def _sims_bins(v: np.ndarray, inner_edges: tuple[float, ...]) -> np.ndarray:
 def fine_classes(values, dataset: str) -> np.ndarray:
     """The classes behind acc7 (MOSI/MOSEI: -3..3 → 0..6) or SIMS's acc5 (0..4), for confusion matrices."""
     v = _as_vector(values, "values")
-    if _FAMILIES.get(str(dataset).lower()) == "sims":
+    if _family(dataset) == "sims":
         return _sims_bins(np.clip(v, -1.0, 1.0), _SIMS_EDGES_5)
-    if str(dataset).lower() not in _FAMILIES:
-        raise ValueError(f"unknown dataset {dataset!r}: expected one of {sorted(_FAMILIES)}")
     return (_rounded_classes(v, 3.0) + 3).astype(int)
 
 
 def class_names(dataset: str) -> list[str]:
     """Names of `fine_classes`, lowest sentiment first."""
-    if _FAMILIES.get(str(dataset).lower()) == "sims":
+    if _family(dataset) == "sims":
         return ["neg", "weak neg", "neutral", "weak pos", "pos"]
     return ["-3", "-2", "-1", "0", "1", "2", "3"]

@@ -32,7 +32,6 @@ CLASS_LABELS = {
     7: ["strongly negative", "negative", "weakly negative", "neutral", "weakly positive", "positive", "strongly positive"],
     5: ["negative", "weakly negative", "neutral", "weakly positive", "positive"],
 }
-UNCERTAINTY_KEYS = ("emotion", "context", "ambiguity", "noise")
 
 
 @dataclass
@@ -175,14 +174,14 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     factor_weights, modality_weights, uncertainty, routing = (mean(out.factor_weights), mean(out.modality_weights),
                                                                mean(out.uncertainty), mean(out.routing))
     # Every modality is reported; one the model does not use is missing with weight 0.
-    reports = {m: ModalityReport(False, 0.0, dict.fromkeys(FACTORS, 0.0), dict.fromkeys(UNCERTAINTY_KEYS, 0.0))
+    reports = {m: ModalityReport(False, 0.0, dict.fromkeys(FACTORS, 0.0), dict.fromkeys(FACTORS, 0.0))
                for m in ("t", "a", "v")}
     for i, m in enumerate(modalities):
         reports[m] = ModalityReport(
             present=bool(present[i]),
             weight=float(modality_weights[i]),
             factor_weights=dict(zip(FACTORS, map(float, factor_weights[i]))),
-            uncertainty=dict(zip(UNCERTAINTY_KEYS, map(float, uncertainty[i]))),
+            uncertainty=dict(zip(FACTORS, map(float, uncertainty[i]))),
         )
     return Prediction(
         video=video,

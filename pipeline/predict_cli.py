@@ -13,12 +13,11 @@ from rich.table import Table
 
 from .errors import one_line_errors
 from .features.extract import ClipInput, extract_clip
-from .features.media import iter_frames, probe
+from .features.media import MEDIA_SUFFIXES, iter_frames, probe
 from .features.settings import settings_from_record
 from .model import FACTORS
 from .predict import Prediction, TrainedModel, explain, load_trained
 
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".wav", ".mp3", ".flac", ".m4a"}
 console = Console()
 
 
@@ -87,8 +86,9 @@ def predict_command(
         started = time.perf_counter()
         trained = load_trained(model)
         if not trained.extraction:
-            raise ValueError(f"{trained.path}: trained on imported features ({trained.manifest['source'].get('format')}); "
-                             "it cannot score a raw video (train on features extracted by this pipeline)")
+            raise ValueError(f"{trained.path}: trained on features this pipeline did not extract "
+                             f"({trained.manifest['source'].get('format')} at {trained.manifest['source'].get('path')}); "
+                             "it cannot score a raw video (train on features made by `pipeline features`)")
         asr, settings = settings_from_record(trained.extraction)
         settings = dataclasses.replace(settings, modalities=trained.model.config.modalities)
         loaded = time.perf_counter() - started

@@ -1,8 +1,9 @@
-"""Training DSRF: AdamW, selection and early stopping on the valid split only, resumable, DDP-ready.
+"""Training: AdamW, selection and early stopping on the valid split only, resumable, DDP-ready.
 
-One seed at a time (`fit`). Every epoch: train, score the valid split (predictions gathered from
-all ranks before any metric), keep the checkpoint with the best valid criterion, save the state
-needed to resume. The test split is never read here.
+`train_seeds` is the `train` stage: the model params.yaml describes, built for the store, trained
+once per seed of `train.seeds`. One seed is `fit`: every epoch, train, score the valid split
+(predictions gathered from all ranks before any metric), keep the checkpoint with the best valid
+criterion, save the state needed to resume. The test split is never read here.
 
 With DDP, `batch_size` is the global batch: each of the N processes takes batch_size / N, so a
 run on N processes follows the same optimization path as one process (up to the batch-level loss
@@ -11,8 +12,12 @@ terms, which see a smaller batch per process).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import random
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,12 +27,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from . import distributed
 from .checkpoint import load_checkpoint, model_payload, save_checkpoint
+from .data.loader import make_loader
+from .data.store import Manifest, read_manifest
+from .datasets import DATASETS, PRESETS
 from .distributed import Context, barrier, gather_objects, mean_across
-from .metrics import compute_metrics
-from .model import DSRF, PRESETS
+from .metrics import LOWER_IS_BETTER, compute_metrics, metric_names
+from .model import DSRF, TextBackbone, loss_config_from_params, model_config_from_params
+from .modalities import MODALITIES
+from .params import section_from_params
 
-LOWER_IS_BETTER = {"mae"}
 # torch.compile modes; the last two also record CUDA graphs on GPU.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
@@ -52,6 +62,7 @@ class TrainConfig:
     finetune_text: bool = False  # train the text encoder with DSRF, from the store's token ids
     text_lr: float = 2e-5  # its learning rate (the rest of the model keeps lr)
     num_workers: int = 0
+    threads: int = 0  # torch threads per process; 0 = the cores this process may use / nproc (pipeline/threads.py)
     store: str = "data/store"
     out: str = "models"  # best checkpoint per seed
     state: str = "runs"  # resumable state per seed (kept across `dvc repro`)
@@ -247,3 +258,137 @@ def fit(
         barrier(ctx)
     return FitResult(seed, best_epoch, best_valid, len(history), history)
 
+
+
+# Settings that do not change what a seed's run computes: an interrupted run resumes across them.
+NOT_IN_FINGERPRINT = ("seeds", "nproc", "num_workers", "threads", "out", "state")
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """Everything `train` reads from params, checked before any work starts."""
+
+    train: TrainConfig
+    model_params: dict
+    loss_params: dict
+    modalities: tuple[str, ...]
+
+
+def train_setup(params: dict[str, Any]) -> TrainSetup:
+    """The `train` stage's settings from params.yaml's sections `train`, `model`, `loss` and `data.modalities`."""
+    train = section_from_params(TrainConfig, "train", params.get("train")).with_preset()
+    model_params = dict(params.get("model") or {})
+    for key, source in (("modalities", "data.modalities"), ("input_dims", "the store"), ("num_classes", "data.dataset"), ("class_edges", "data.dataset")):
+        if key in model_params:
+            raise ValueError(f"model.{key}: not a model setting here; it follows {source}")
+    loss_params = dict(params.get("loss") or {})
+    loss_config_from_params(loss_params)  # validate now, not after the first seed
+    modalities = tuple((params.get("data") or {}).get("modalities", MODALITIES))
+    model_config_from_params(model_params, modalities=modalities)
+    return TrainSetup(train, model_params, loss_params, modalities)
+
+
+def check_store(setup: TrainSetup, manifest: Manifest) -> None:
+    """What the store must offer this setup; a one-line error before any seed trains."""
+    cfg = setup.train
+    known = metric_names(manifest.dataset)
+    if cfg.select_metric not in known:
+        raise ValueError(f"train.select_metric: {cfg.select_metric!r} is not a {manifest.dataset} metric (known: {', '.join(known)})")
+    missing = [m for m in setup.modalities if m not in manifest.modalities]
+    if missing:
+        raise ValueError(f"data.modalities: {missing} not in the store (it has {list(manifest.modalities)})")
+    if cfg.fixed_shapes and manifest.splits["train"] < cfg.batch_size:
+        raise ValueError(f"train.compile {cfg.compile}: full batches only, and the train split has "
+                         f"{manifest.splits['train']} clips, fewer than train.batch_size {cfg.batch_size}")
+
+
+def build_model(setup: TrainSetup, manifest: Manifest) -> DSRF:
+    """The model for this store: input widths from its manifest, classes from its dataset."""
+    dataset = DATASETS[manifest.dataset]
+    overrides = dict(
+        modalities=setup.modalities,
+        input_dims={m: manifest.dims[m] for m in setup.modalities},
+        num_classes=dataset.num_classes,
+        class_edges=dataset.class_edges,
+    )
+    if setup.train.preset:
+        overrides["hidden"] = PRESETS[setup.train.preset].hidden
+    model_config = model_config_from_params(setup.model_params, **overrides)
+    backbone = text_backbone(manifest, setup) if setup.train.finetune_text else None
+    return DSRF(model_config, loss_config_from_params(setup.loss_params), backbone)
+
+
+def text_backbone(manifest: Manifest, setup: TrainSetup) -> TextBackbone:
+    """The encoder the store's text features came from, with the store's text statistics."""
+    from .features.models import resolve_model
+    from .features.text import EXTRACTOR as TEXT_EXTRACTOR
+
+    if "t" not in setup.modalities:
+        raise ValueError(f"train.finetune_text: data.modalities {list(setup.modalities)} has no text")
+    text = manifest.features["t"]
+    if text.get("extractor") != TEXT_EXTRACTOR or not manifest.text_tokens:
+        raise ValueError(f"train.finetune_text: the store {setup.train.store} has no text token ids (its text features come "
+                         f"from {manifest.source.get('format', '?')} / {text.get('extractor')}; extract them with "
+                         "`pipeline features`, which keeps the ids, then rerun `pipeline tensors`)")
+    norm = manifest.norm.get("t")
+    folder = resolve_model(text["model"], "features.text.model")
+    return TextBackbone.pretrained(str(folder), norm.mean if norm else None, norm.std if norm else None)
+
+
+def fingerprint(*parts) -> str:
+    """A short hash of what decides a run; a saved state with another one is not resumed."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_seeds(setup: TrainSetup, report: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train every seed of `train.seeds` on the store; write `train.out`/seed_<seed>.pt (the checkpoint
+    chosen on valid), `train.out`/train_summary.json and the per-epoch curves in dvclive/; returns the
+    summary. Under torchrun each process runs this, with its share of every batch."""
+    from dvclive import Live  # here, not at the top: it costs every other command a second to import
+    from rich.progress import track
+
+    cfg = setup.train
+    ctx = distributed.setup(cfg.device, cfg.threads)
+    try:
+        manifest = read_manifest(cfg.store)
+        check_store(setup, manifest)
+        per_rank_batch = max(1, cfg.batch_size // ctx.world_size)
+        loader_args = dict(modalities=setup.modalities, num_workers=cfg.num_workers, distributed=ctx.distributed)
+        out, state = Path(cfg.out), Path(cfg.state)
+        live = Live("dvclive", dvcyaml=None, save_dvc_exp=False, report=None) if ctx.is_main else None
+        seeds = {}
+        for seed in cfg.seeds:
+            seed_everything(seed)
+            model = build_model(setup, manifest)
+            train_loader = make_loader(cfg.store, "train", per_rank_batch, shuffle=True, seed=seed,
+                                       drop_last=cfg.fixed_shapes, fixed_length=cfg.fixed_shapes, **loader_args)
+            valid_loader = make_loader(cfg.store, "valid", per_rank_batch, shuffle=False, seed=seed, **loader_args)
+            run_id = fingerprint(dataclasses.asdict(model.config), dataclasses.asdict(model.loss_config),
+                                 {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IN_FINGERPRINT},
+                                 dataclasses.asdict(manifest), seed)
+            extra = {"manifest": dataclasses.asdict(manifest), "train_config": dataclasses.asdict(cfg),
+                     "extraction": manifest.extraction, "fingerprint": run_id}
+
+            def log(row: dict[str, float], epoch: int, seed: int = seed) -> None:
+                live.step = epoch
+                for name, value in row.items():
+                    live.log_metric(f"seed_{seed}/{name}", value)
+                live.next_step()
+
+            def progress(loader, seed: int = seed):
+                return track(loader, description=f"seed {seed}", transient=True, disable=not ctx.is_main or not sys.stderr.isatty())
+
+            result = fit(model, train_loader, valid_loader, cfg, ctx, seed, manifest.dataset,
+                         state / f"seed_{seed}" / "state.pt", state / f"seed_{seed}" / "best.pt", extra, log, progress)
+            if ctx.is_main:
+                out.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(state / f"seed_{seed}" / "best.pt", out / f"seed_{seed}.pt")
+                seeds[str(seed)] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "valid": result.best_valid}
+                report(f"seed {seed}: best valid {cfg.select_metric} {result.best_valid[cfg.select_metric]:.4f} at epoch {result.best_epoch}")
+        summary = {"select_metric": cfg.select_metric, "seeds": seeds}
+        if ctx.is_main:
+            live.end()
+            (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+        return summary
+    finally:
+        distributed.teardown()

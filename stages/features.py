@@ -1,10 +1,11 @@
 """DVC stage `features`: every clip of `data.path`/label.csv -> one feature folder per clip.
 
-Reads params `data.path`, `data.modalities`, `features` (and `transcribe`, for clips the transcribe stage left without a
-transcript). Writes `<out>/<video_id>/<clip_id>/` (`save_clip`), `clips.csv`, `failures.csv` and
-`warnings.csv` (layout in pipeline/features/dataset.py). The per-clip cache at `features.cache`
-makes a rerun cheap and a killed run resume. Exits non-zero only when no clip could be
-extracted, or on any failure with `strict: true`.
+Reads params `data.path`, `data.modalities`, `features` and `transcribe` (clips the transcribe stage
+left without a transcript are transcribed here, with the same settings). Writes
+`<out>/<video_id>/<clip_id>/` per clip, `clips.csv`, `failures.csv`, `warnings.csv` and
+`extraction.json` (layout in pipeline/features/dataset.py). The per-clip cache at `features.cache`
+makes a rerun cheap and a killed run resume. Exits non-zero only when no clip could be extracted,
+or on any failure with `strict: true`.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from pathlib import Path
 import typer
 
 from pipeline.errors import one_line_errors
-from pipeline.features.dataset import parse_shard, run_features
+from pipeline.features.dataset import finish, parse_shard, run_features, steps_aside
 from pipeline.features.settings import stage_settings
 from pipeline.params import load_params
-from stages.transcribe import finish, steps_aside
 
 
 def command(

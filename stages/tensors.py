@@ -1,7 +1,7 @@
 """DVC stage `tensors`: the dataset (features stage output, MMSA pickle or CMU-SDK .csd) -> the tensor store.
 
-Reads params `data`, `tensors` and `features.out` (where a raw dataset's features are); writes the store at `tensors.out`. Unchanged inputs and
-settings: nothing is rebuilt.
+Reads params `data`, `tensors` and `features.out` (where a raw dataset's features are); writes the
+store at `tensors.out`. Unchanged inputs and settings: nothing is rebuilt.
 """
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ import typer
 from pipeline.data.build import build_store
 from pipeline.data.config import data_params, tensor_params
 from pipeline.errors import one_line_errors
-from pipeline.features.settings import stage_settings
+from pipeline.features.settings import FeaturesSettings
 from pipeline.params import load_params
 
 
-def run(params: Path) -> None:
-    sections = load_params(params)
-    if "features" in (sections.get("tensors") or {}):
-        raise ValueError("tensors.features: the features stage's output is features.out; set that instead")
-    _, extraction = stage_settings(sections)
-    data = data_params(sections.get("data"))
-    tensors = dataclasses.replace(tensor_params(sections.get("tensors")), features=extraction.out)
-    manifest, rebuilt = build_store(data, tensors)
+def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data and tensors, and features.out).")) -> None:
+    """Build the memory-mapped tensor store from the dataset named in data.path."""
+    with one_line_errors():
+        sections = load_params(params)
+        if "features" in (sections.get("tensors") or {}):
+            raise ValueError("tensors.features: the features stage's output is features.out; set that instead")
+        data = data_params(sections.get("data"))
+        features_out = (sections.get("features") or {}).get("out", FeaturesSettings.out)
+        tensors = dataclasses.replace(tensor_params(sections.get("tensors")), features=features_out)
+        manifest, rebuilt = build_store(data, tensors)
     if not rebuilt:
         typer.echo(f"{tensors.out}: up to date")
         return
@@ -38,7 +40,5 @@ def run(params: Path) -> None:
     typer.echo(f"{tensors.out}: {manifest.source['format']} {manifest.dataset}; {sizes} clips; {dims}")
 
 
-def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data and tensors).")) -> None:
-    """Build the memory-mapped tensor store from the dataset named in data.path."""
-    with one_line_errors():
-        run(params)
+if __name__ == "__main__":
+    typer.run(command)

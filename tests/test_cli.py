@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from pipeline.data.build import write_store
+from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.synthetic import synthetic_source
 from pipeline.model import DSRF, ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,12 +29,27 @@ def test_help_lists_every_command():
     assert tuple(c for c in listed if not c.startswith("-")) == COMMANDS
 
 
-def test_model_summary_counts_the_models_parameters():
-    result = run("model-summary", "--params", "params.yaml")
+def test_model_summary_describes_the_model_params_yaml_trains(tmp_path):
+    # No store yet: the widths come from the features settings (MiniLM 384, eGeMAPSv02 25, OpenCV 16).
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"]["store"] = str(tmp_path / "no-store")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run("model-summary", "--params", "params.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    expected = sum(p.numel() for p in DSRF(ModelConfig()).parameters())
-    assert f"{expected:,}" in result.stdout
-    assert "lr 3e-05, batch 32, hidden 128" in result.stdout
+    expected = sum(p.numel() for p in DSRF(ModelConfig(input_dims={"t": 384, "a": 25, "v": 16})).parameters())
+    assert f"{expected:,}" in result.stdout and "from features settings" in result.stdout
+
+    # With a store, its widths and the paper's preset (SIMS: hidden 64).
+    store = tmp_path / "store"
+    write_store(synthetic_source({"train": 4, "valid": 2}, {"t": 3, "a": 4, "v": 5}, {"t": 12, "a": 7, "v": 9}),
+                DataParams(path="synthetic", dataset="mosei"), TensorParams(), store)
+    params["train"].update(store=str(store), preset="sims")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run("model-summary", "--params", "params.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = ModelConfig(input_dims={"t": 12, "a": 7, "v": 9}, hidden=64)
+    assert f"{sum(p.numel() for p in DSRF(config).parameters()):,}" in result.stdout
+    assert "lr 1e-05, batch 32, weight decay 0.01 (paper preset sims)" in result.stdout
 
 
 def test_bad_params_key_is_a_one_line_error(tmp_path):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.model import PRESETS, loss_config_from_params, model_config_from_params
+from pipeline.datasets import DATASETS, PRESETS
+from pipeline.model import loss_config_from_params, model_config_from_params
 
 
 def test_params_sections_build_configs():
@@ -40,4 +41,4 @@ def test_presets_are_the_papers():
     # weight decay {1e-3, 1e-3, 1e-2, 1e-2} for MOSI, MOSEI, SIMS, SIMSv2.
     table = [(p.lr, p.batch_size, p.hidden, p.weight_decay) for p in (PRESETS[k] for k in ("mosi", "mosei", "sims", "simsv2"))]
     assert table == [(3e-5, 32, 128, 1e-3), (1e-5, 64, 128, 1e-3), (1e-5, 32, 64, 1e-2), (1e-5, 32, 128, 1e-2)]
-    assert PRESETS["sims"].num_classes == 5 and PRESETS["mosi"].num_classes == 7
+    assert DATASETS["sims"].num_classes == 5 and DATASETS["mosi"].num_classes == 7

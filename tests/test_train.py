@@ -2,7 +2,8 @@
 
 Covers: selection on valid and a checkpoint per seed; DDP on 2 CPU processes (gloo) matching one
 process; a killed run resuming to the same weights as an uninterrupted one; a NaN loss stopping
-with the term named; metrics.json nested by split with mean, std and per-seed values.
+with the term named; metrics.json with the headline means per split (test first), the seeds file
+with every metric's mean, std and per-seed values.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def write_params(folder: Path, store: Path, **train) -> Path:
         "model": TINY_MODEL,
         "train": {"seeds": [11], "epochs": 3, "lr": 0.003, "batch_size": 8, "patience": 10, "store": str(store),
                   "out": str(folder / "models"), "state": str(folder / "runs"), "device": "cpu", **train},
-        "evaluate": {"metrics": str(folder / "metrics.json"), "plots": str(folder / "plots")},
+        "evaluate": {"metrics": str(folder / "metrics.json"), "seed_metrics": str(folder / "metrics_seeds.json"),
+                     "plots": str(folder / "plots")},
     }
     path = folder / "params.yaml"
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,13 +87,15 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_plots(tmp_path, stor
 
     evaluated = pipeline("evaluate", "--params", str(params), cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(metrics) == {"valid", "test"}
-    for split in metrics.values():
+    headline = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "metrics_seeds.json").read_text())
+    assert list(headline) == ["test", "valid"] and list(metrics) == ["test", "valid"]
+    for name, split in metrics.items():
         assert set(MOSI_METRICS) <= set(split) and {f"{m}_std" for m in MOSI_METRICS} <= set(split)
         assert set(split["per_seed"]) == {"11", "12"}
         mean = (split["per_seed"]["11"]["mae"] + split["per_seed"]["12"]["mae"]) / 2
         assert split["mae"] == pytest.approx(mean)
+        assert headline[name] == {m: split[m] for m in ("mae", "corr", "acc2_non0", "acc7")}
     # evaluate rescored the selected checkpoint: its valid MAE is the one training selected on.
     assert metrics["valid"]["per_seed"]["11"]["mae"] == pytest.approx(summary["11"]["valid"]["mae"], abs=1e-5)
     for name in ("scatter_test.png", "confusion_test.png", "predictions/test.csv"):

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from tqdm import tqdm
 
 from ..features.cache import content_hash
-from ..features.clip import ARRAYS, HEADER
+from ..features.clip import ARRAYS, EXTRACTION, HEADER
 from .clips import CLIPS_CSV, read_clips
 from .config import DataParams, TensorParams
 from .csd import read_csd
@@ -83,7 +83,9 @@ def input_hashes(fmt: str, path: Path, data: DataParams) -> dict[str, str]:
             arrays = header.with_name(ARRAYS)
             stamp = f"{arrays.stat().st_size}:{arrays.stat().st_mtime_ns}" if arrays.is_file() else "-"
             digest.update(f"{header.relative_to(path)}|{stamp}|".encode() + header.read_bytes())
-        return {str(path / CLIPS_CSV): content_hash(path / CLIPS_CSV), f"{path}/**/{HEADER}": digest.hexdigest()}
+        record = path / EXTRACTION
+        return {str(path / CLIPS_CSV): content_hash(path / CLIPS_CSV), f"{path}/**/{HEADER}": digest.hexdigest(),
+                str(record): content_hash(record) if record.is_file() else "-"}
     files = [path] if fmt == "mmsa" else sorted(path.glob("*.csd"))
     if fmt == "csd" and data.folds:
         files.append(Path(data.folds))
@@ -212,6 +214,7 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
         sublabels=sublabels,
         text_tokens=tokens,
         source=source_info or {"format": source.format},
+        extraction=source.extraction,
         skipped=skipped,
         key=key,
     )

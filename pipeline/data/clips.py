@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..features.clip import HEADER, load_clip
+from ..features.clip import EXTRACTION, HEADER, load_clip
 from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
 
 CLIPS_CSV = "clips.csv"
@@ -83,6 +83,7 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
             values[TOKENS] = clip.modalities["t"].tokens
         return values
 
+    record = table.parent / EXTRACTION
     return Source(
         format="features",
         entries=entries,
@@ -91,6 +92,7 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
         load=load,
         skipped=skipped,
         tokens=tokens,
+        extraction=json.loads(record.read_text()) if record.is_file() else None,
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.config import MODALITIES, PRESETS
+from ..datasets import DATASETS, dataset_info
+from ..modalities import MODALITIES, check_modalities
 from ..params import section_from_params
 
 FORMATS = ("auto", "features", "mmsa", "csd")
@@ -27,16 +28,15 @@ class DataParams:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"data.format: {self.format!r} is not one of {list(FORMATS)}")
-        if self.dataset not in PRESETS:
-            raise ValueError(f"data.dataset: {self.dataset!r} is not one of {list(PRESETS)}")
-        _check_modalities("data.modalities", self.modalities)
+        dataset_info(self.dataset)
+        check_modalities("data.modalities", self.modalities)
         bad = sorted(set(self.csd_files) - {"labels", *MODALITIES})
         if bad:
             raise ValueError(f"data.csd_files: unknown role {bad} (known: labels, {', '.join(MODALITIES)})")
 
     @property
     def label_range(self) -> tuple[float, float]:
-        return PRESETS[self.dataset].label_range
+        return DATASETS[self.dataset].label_range
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class TensorParams:
             raise ValueError(f"tensors.dtype: {self.dtype!r} is not one of {list(DTYPES)}")
         if self.nonfinite not in NONFINITE:
             raise ValueError(f"tensors.nonfinite: {self.nonfinite!r} is not one of {list(NONFINITE)}")
-        _check_modalities("tensors.normalize", self.normalize, allow_empty=True)
+        check_modalities("tensors.normalize", self.normalize, allow_empty=True)
 
     def max_len_of(self, m: str) -> int:
         if m not in self.max_len:
@@ -71,12 +71,6 @@ class TensorParams:
 
     def truncate_of(self, m: str) -> str:
         return self.truncate.get(m, "head")
-
-
-def _check_modalities(name: str, modalities: tuple[str, ...], allow_empty: bool = False) -> None:
-    bad = [m for m in modalities if m not in MODALITIES]
-    if bad or (not modalities and not allow_empty) or len(set(modalities)) != len(modalities):
-        raise ValueError(f"{name}: {list(modalities)} is not a subset of {list(MODALITIES)}")
 
 
 def data_params(values: dict[str, Any] | None) -> DataParams:

@@ -34,6 +34,7 @@ class Source:
     load: Callable[[int], dict[str, np.ndarray]]  # entry index -> m -> (T, d) float32 values (and TOKENS -> (T,) ids)
     skipped: list[str] = field(default_factory=list)  # "<where>: <why>" of clips left out
     tokens: bool = False  # every clip's text rows carry the encoder's input ids, under TOKENS in `load`
+    extraction: dict[str, Any] | None = None  # the transcribe/features settings (features stage output only)
 
 
 def parse_split(value: Any, where: str) -> str:

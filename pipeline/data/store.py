@@ -47,6 +47,9 @@ class Manifest:
     sublabels: tuple[str, ...] = ()  # among "T", "A", "V"
     text_tokens: bool = False  # t_tokens.npy is there: the text encoder can be fine-tuned on this store
     source: dict[str, Any] = field(default_factory=dict)  # format, path, file fingerprints
+    # The transcribe and features settings of a store built by this pipeline's extraction, which a
+    # checkpoint keeps so predict can repeat them; None for imported features (MMSA, CSD).
+    extraction: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)  # clips left out, with why
     key: str = ""  # fingerprint of inputs and settings: an equal key means nothing to rebuild
     version: int = STORE_VERSION

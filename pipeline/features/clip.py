@@ -22,6 +22,9 @@ from ..files import atomic_write
 TRANSCRIPT = "transcript.json"
 HEADER = "features.json"
 ARRAYS = "features.safetensors"
+# Beside clips.csv: the transcribe and features settings the clips were made with, so that a model
+# trained on them (its checkpoint keeps this record) can score a new video the same way.
+EXTRACTION = "extraction.json"
 
 
 @dataclass

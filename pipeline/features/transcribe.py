@@ -43,15 +43,19 @@ def spread_words(text: str, duration: float, language: str) -> Transcript:
 
 
 @lru_cache(maxsize=2)
-def whisper_model(name: str, compute_type: str):
-    """A faster-whisper model, loaded once per process."""
+def whisper_model(name: str, compute_type: str, threads: int):
+    """A faster-whisper model, loaded once per process, on this process's share of the cores
+    (CTranslate2 would otherwise start 4 threads whatever the machine)."""
     from faster_whisper import WhisperModel
 
-    return WhisperModel(str(resolve_model(name, "transcribe.model")), device="cpu", compute_type=compute_type)
+    return WhisperModel(str(resolve_model(name, "transcribe.model")), device="cpu", compute_type=compute_type,
+                        cpu_threads=threads)
 
 
 def _faster_whisper(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
-    model = whisper_model(settings.model, settings.compute_type)
+    import torch  # its thread count is the process's share, set by pipeline.threads
+
+    model = whisper_model(settings.model, settings.compute_type, torch.get_num_threads())
     segments, info = model.transcribe(
         audio,
         language=settings.language or None,

@@ -1,5 +1,5 @@
-"""The DSRF model (DSRF-SPEC.md): configuration, modules, and the forward output."""
-from .config import FACTORS, MODALITIES, PRESETS, LossConfig, ModelConfig, Preset, loss_config_from_params, model_config_from_params
+"""The DSRF model (docs/model.md): configuration, modules, and the forward output."""
+from .config import FACTORS, LossConfig, ModelConfig, loss_config_from_params, model_config_from_params
 from .dsrf import DSRF, DSRFOutput
 from .output import ModelOutput
 from .text_backbone import TextBackbone
@@ -8,12 +8,9 @@ __all__ = [
     "DSRF",
     "DSRFOutput",
     "FACTORS",
-    "MODALITIES",
-    "PRESETS",
     "LossConfig",
     "ModelConfig",
     "ModelOutput",
-    "Preset",
     "TextBackbone",
     "loss_config_from_params",
     "model_config_from_params",

@@ -9,9 +9,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..modalities import MODALITIES, check_modalities
 from ..params import section_from_params
 
-MODALITIES = ("t", "a", "v")
 FACTORS = ("emotion", "context", "ambiguity", "noise")
 FUSIONS = ("concat", "attention", "transformer")
 TASKS = ("regression", "classification")
@@ -64,9 +64,7 @@ class ModelConfig:
     use_usf: bool = True
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.modalities if m not in MODALITIES]
-        if bad or not self.modalities or len(set(self.modalities)) != len(self.modalities):
-            raise ValueError(f"model.modalities: {list(self.modalities)} is not a non-empty subset of {list(MODALITIES)}")
+        check_modalities("model.modalities", self.modalities)
         missing = [m for m in self.modalities if m not in self.input_dims]
         if missing:
             raise ValueError(f"model.input_dims: no width for modality {missing}")
@@ -83,27 +81,6 @@ class ModelConfig:
             )
         if not self.class_edges and self.num_classes % 2 == 0:
             raise ValueError(f"model.num_classes: {self.num_classes} must be odd when rounding scores (no class_edges)")
-
-
-@dataclass(frozen=True)
-class Preset:
-    """The paper's per-dataset settings (its §4.2) and the dataset's label scale."""
-
-    lr: float
-    batch_size: int
-    hidden: int
-    weight_decay: float
-    num_classes: int
-    class_edges: tuple[float, ...]
-    label_range: tuple[float, float]
-
-
-PRESETS: dict[str, Preset] = {
-    "mosi": Preset(3e-5, 32, 128, 1e-3, 7, (), (-3.0, 3.0)),
-    "mosei": Preset(1e-5, 64, 128, 1e-3, 7, (), (-3.0, 3.0)),
-    "sims": Preset(1e-5, 32, 64, 1e-2, 5, (-0.7, -0.1, 0.1, 0.7), (-1.0, 1.0)),
-    "simsv2": Preset(1e-5, 32, 128, 1e-2, 5, (-0.7, -0.1, 0.1, 0.7), (-1.0, 1.0)),
-}
 
 
 def model_config_from_params(params: dict[str, Any], **overrides: Any) -> ModelConfig:
