@@ -1,4 +1,4 @@
-"""`python -m pipeline` is the `pipeline` command (torchrun relaunches training this way)."""
+"""`python -m pipeline` is the `pipeline` command."""
 from .cli import app
 
 app(prog_name="pipeline")

@@ -1,15 +1,19 @@
 """The `pipeline` console command.
 
 Only commands that work are listed. Bad input prints a one-line error (a traceback only with
---debug) and exits with status 2.
+--debug) and exits with status 2. The DVC stages' commands (`pipeline train` is `python -m
+stages.train`) are found by name in stages/ when called: the library never imports its stages.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import importlib
+
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from .data.config import data_params
 from .data.store import Manifest, read_manifest
@@ -19,7 +23,26 @@ from .features.settings import stage_settings
 from .params import load_params
 from .train import build_model, train_setup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True)
+STAGES = ("transcribe", "features", "tensors", "train", "evaluate")  # DVC stages, in the order of the chain
+
+
+class WithStages(TyperGroup):
+    """The commands defined here, with one command per stage module (stages/<name>.py: `command`)
+    loaded only when it is called or listed."""
+
+    def list_commands(self, ctx) -> list[str]:
+        own = super().list_commands(ctx)  # model-summary, extract, predict
+        return [*own[:2], *STAGES, *own[2:]]
+
+    def get_command(self, ctx, name: str):
+        if name not in STAGES:
+            return super().get_command(ctx, name)
+        single = typer.Typer(add_completion=False)
+        single.command(name)(importlib.import_module(f"stages.{name}").command)
+        return typer.main.get_command(single)
+
+
+app = typer.Typer(cls=WithStages, add_completion=False, no_args_is_help=True)
 console = Console()
 
 
@@ -64,18 +87,8 @@ def model_summary(
                   + (f" (paper preset {train.preset})" if train.preset else ""))
 
 
-# Commands in the order of the chain; each lives beside the code it drives (stages/ for DVC
-# stages). Imported here, after `app`, because those modules import this package.
-from stages.evaluate import command as evaluate_command  # noqa: E402
-from stages.features import command as features_command  # noqa: E402
-from stages.tensors import command as tensors_command  # noqa: E402
-from stages.train import command as train_command  # noqa: E402
-from stages.transcribe import command as transcribe_command  # noqa: E402
-
 from .features.cli import extract_command  # noqa: E402
 from .predict_cli import predict_command  # noqa: E402
 
-for name, command in (("extract", extract_command), ("transcribe", transcribe_command), ("features", features_command),
-                      ("tensors", tensors_command), ("train", train_command), ("evaluate", evaluate_command),
-                      ("predict", predict_command)):
-    app.command(name)(command)
+app.command("extract")(extract_command)
+app.command("predict")(predict_command)

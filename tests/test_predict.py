@@ -17,7 +17,9 @@ import pytest
 import torch
 import yaml
 
+from pipeline.data.synthetic import mmsa_split, write_mmsa
 from pipeline.predict import rows_in, windows_of
+from pipeline.predict_cli import expand
 
 from .features_support import make_clip, tiny_bert
 
@@ -162,3 +164,25 @@ def test_windows_and_rows_by_time():
     times = np.array([[0.0, 31.0], [1.0, 1.5], [12.0, 12.4], [29.0, 30.5]])  # [CLS] spans all; three words
     assert rows_in(times, 10.0, 20.0).tolist() == [True, False, True, False]
     assert rows_in(times, 0.0, 10.0).tolist() == [True, True, False, False]
+
+
+def test_a_model_of_imported_features_is_refused_before_any_extraction(tmp_path):
+    rng = np.random.default_rng(0)
+    shape = dict(steps={"t": 6, "a": 8, "v": 8}, dims={"t": 12, "a": 5, "v": 7}, aligned=False)
+    write_mmsa(tmp_path / "unaligned.pkl", {"train": mmsa_split(8, rng, **shape), "valid": mmsa_split(4, rng, first_video=9, **shape),
+                                           "test": mmsa_split(4, rng, first_video=12, **shape)})
+    params = {"data": {"path": "unaligned.pkl"}, "model": {"hidden": 16, "layers": 1, "heads": 2, "factor_layers": 1},
+              "train": {"seeds": [5], "epochs": 1, "batch_size": 4, "device": "cpu"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("tensors", "train"):
+        pipeline(stage, "--params", "params.yaml", cwd=tmp_path)
+    # A clip that does not exist: only a check made before extraction can answer about the model.
+    result = pipeline("predict", "--video", "no-such-clip.mp4", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "did not extract (mmsa at unaligned.pkl)" in result.stderr and "no-such-clip" not in result.stderr
+
+
+def test_a_folder_gives_every_media_file_the_stages_accept(tmp_path):
+    for name in ("a.mp4", "b.m4v", "c.mpg", "d.opus", "e.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in expand([tmp_path])] == ["a.mp4", "b.m4v", "c.mpg", "d.opus"]

@@ -178,3 +178,20 @@ def test_fixed_shapes_need_one_full_batch(tmp_path, store):
     run = pipeline("train", "--params", str(write_params(tmp_path, store, compile="reduce-overhead", batch_size=64)), cwd=tmp_path)
     assert run.returncode == 2
     assert "train.compile reduce-overhead" in run.stderr and "32 clips" in run.stderr and "\n" not in run.stderr.strip()
+
+
+def test_a_metric_the_dataset_lacks_is_refused_before_training(tmp_path, store):
+    result = pipeline("train", "--params", str(write_params(tmp_path, store, select_metric="acc2")), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "train.select_metric: 'acc2' is not a mosi metric" in result.stderr and "acc2_non0" in result.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "models").exists()
+
+
+def test_a_misspelled_split_is_refused_before_scoring(tmp_path, store):
+    params = write_params(tmp_path, store)
+    settings = yaml.safe_load(params.read_text())
+    settings["evaluate"]["splits"] = ["valid", "tset"]
+    params.write_text(yaml.safe_dump(settings))
+    result = pipeline("evaluate", "--params", str(params), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert "evaluate.splits: ['tset']" in result.stderr and not (tmp_path / "metrics.json").exists()

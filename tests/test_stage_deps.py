@@ -1,0 +1,96 @@
+"""dvc.yaml lists what each stage really runs and reads, derived from a real run of every stage.
+
+Each stage runs through tests/stage_trace.py on four real clips of the demo corpus with the
+default extractors (Whisper base, MiniLM, openSMILE, OpenCV) and a tiny model, exactly as DVC runs
+it; the project files it imported and the params keys it read must be listed in its dvc.yaml
+entry, or DVC would leave an old result standing after a change.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "raw" / "demo"
+STAGES = ("transcribe", "features", "tensors", "train", "evaluate")
+
+
+def stage_entries() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def covered(name: str, listed: list[str], separator: str) -> bool:
+    return any(name == entry or name.startswith(entry + separator) for entry in listed)
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory) -> dict[str, dict]:
+    """Every stage run in turn on a 4-clip project (train 2, valid 1, test 1): what each used."""
+    project = tmp_path_factory.mktemp("project")
+    rows = list(csv.DictReader(open(DEMO / "label.csv", newline="")))
+    wanted = {"train": 2, "valid": 1, "test": 1}
+    kept = []
+    for row in rows:
+        if wanted.get(row["mode"], 0):
+            wanted[row["mode"]] -= 1
+            kept.append(row)
+            (project / "raw" / row["video_id"]).mkdir(parents=True, exist_ok=True)
+            shutil.copy(DEMO / row["video_id"] / f"{row['clip_id']}.mp4", project / "raw" / row["video_id"])
+    with open(project / "raw" / "label.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["path"] = "raw"
+    params["model"].update(hidden=16, layers=1, heads=2, factor_layers=1)
+    params["train"].update(seeds=[3], epochs=1, batch_size=2, device="cpu")
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+
+    found = {}
+    for stage in STAGES:
+        command = stage_entries()[stage]["cmd"].split()
+        assert command[:3] == ["python", "-m", f"stages.{stage}"], command  # what the trace runs too
+        trace = project / f"{stage}.json"
+        result = subprocess.run([sys.executable, str(ROOT / "tests" / "stage_trace.py"), f"stages.{stage}", str(trace),
+                                 *command[3:]], cwd=project, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        found[stage] = json.loads(trace.read_text())
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dvc_yaml_lists_every_project_file_the_stage_runs(traces, stage):
+    deps = stage_entries()[stage]["deps"]
+    missing = [f for f in traces[stage]["files"] if not covered(f, deps, "/")]
+    assert not missing, f"dvc.yaml stage {stage} runs these but does not list them: {missing}"
+    assert f"stages/{stage}.py" in traces[stage]["files"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dvc_yaml_lists_every_param_the_stage_reads(traces, stage):
+    listed = stage_entries()[stage]["params"]
+    read = [key for key in traces[stage]["params"] if "." in key]  # "section.key"; a bare name is the section's lookup
+    missing = [key for key in read if not covered(key, listed, ".")]
+    assert not missing, f"dvc.yaml stage {stage} reads these params but does not list them: {missing}"
+    unused = [entry for entry in listed if not any(covered(key, [entry], ".") for key in read)]
+    assert not unused, f"dvc.yaml stage {stage} lists params it never reads: {unused}"
+
+
+def test_extraction_and_the_store_do_not_depend_on_model_or_training_code():
+    for stage in ("transcribe", "features", "tensors"):
+        code = [d for d in stage_entries()[stage]["deps"] if d.startswith(("pipeline/", "stages/"))]
+        assert not [d for d in code if d.startswith("pipeline/model") or d in ("pipeline/train.py", "pipeline/evaluate.py")], stage
+
+
+def test_the_library_never_imports_its_stages():
+    pattern = re.compile(r"^\s*(from stages\b|import stages\b)", re.MULTILINE)
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*.py") if pattern.search(p.read_text())]
+    assert not offenders
