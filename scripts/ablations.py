@@ -49,7 +49,7 @@ def slug(row: str) -> str:
 
 
 def run_row(corpus: str, row: str, seeds: list[int], extra: dict | None = None) -> tuple[Path, dict]:
-    """(the row's run folder, its metrics.json); trains only what is not done yet."""
+    """(the row's run folder, its metrics summary); trains only what is not done yet."""
     folder = EVIDENCE / "ablations" / corpus / slug(row)
     overrides = {**ROWS[row], **(extra or {}), "train.store": str(corpus_store(corpus)), "train.seeds": seeds,
                  "evaluate.splits": ["valid", "test"]}

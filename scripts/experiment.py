@@ -1,10 +1,10 @@
 """Shared by the evidence scripts: one experiment = params.yaml with overrides, run through the stages.
 
 Each run lives in its own folder (under data/evidence/, gitignored) holding its params.yaml and
-everything the stages write there (dvclive/, runs/, models/, metrics.json, plots/), so runs never
+everything the stages write there (dvclive/, runs/, models/, metrics*.json, plots/), so runs never
 touch the project's own outputs. The stages are the `pipeline` commands DVC runs, called as
-subprocesses with the run folder as working directory. A folder whose metrics.json was written
-from identical params is not trained again.
+subprocesses with the run folder as working directory. A folder whose metrics were written from
+identical params is not trained again.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EVIDENCE = ROOT / "data" / "evidence"
-DONE = ".params.done"  # the params text the run's metrics.json came from
+DONE = ".params.done"  # the params text the run's metrics came from
+SUMMARY = "metrics_seeds.json"  # evaluate's {split: {metric: mean, metric_std, per_seed}}
 
 
 def project_params() -> dict[str, Any]:
@@ -56,17 +57,17 @@ def stage(name: str, params: Path, cwd: Path) -> None:
 
 
 def train_and_evaluate(folder: Path, params: dict[str, Any]) -> dict[str, Any]:
-    """Train every seed and evaluate in `folder`; metrics.json's content ({split: summary})."""
+    """Train every seed and evaluate in `folder`; every metric's summary ({split: summary})."""
     folder.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(params, sort_keys=True)
     done = folder / DONE
-    if not (done.is_file() and done.read_text() == text and (folder / "metrics.json").is_file()):
+    if not (done.is_file() and done.read_text() == text and (folder / SUMMARY).is_file()):
         done.unlink(missing_ok=True)
         (folder / "params.yaml").write_text(text)
         stage("train", folder / "params.yaml", folder)
         stage("evaluate", folder / "params.yaml", folder)
         done.write_text(text)
-    return json.loads((folder / "metrics.json").read_text())
+    return json.loads((folder / SUMMARY).read_text())
 
 
 def mean_std(summary: dict[str, Any], metric: str, digits: int = 3) -> str:

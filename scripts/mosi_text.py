@@ -1,12 +1,14 @@
 """The MOSI text result: text-only DSRF on MOSI train, selected on valid, next to two baselines.
 
-    .venv/bin/python scripts/mosi_text.py                                # the reported setting, 5 seeds
-    .venv/bin/python scripts/mosi_text.py --set train.lr=1e-3 --set model.dropout=0.3 --seeds 1111 1112 1113
-    .venv/bin/python scripts/mosi_text.py --finetune-text                # the same, the text encoder fine-tuned too
+    .venv/bin/python scripts/mosi_text.py --csv mosi.csv                 # the reported setting, 5 seeds
+    .venv/bin/python scripts/mosi_text.py --csv mosi.csv --set train.lr=1e-3 --set model.dropout=0.3 --seeds 1111 1112 1113
+    .venv/bin/python scripts/mosi_text.py --csv mosi.csv --finetune-text # the same, the text encoder fine-tuned too
     .venv/bin/python scripts/mosi_text.py --table                        # every setting tried so far
 
-Reads ../shared/data/mosi/mosi_train_valid.csv in place (a label.csv symlink in a text-only dataset
-folder under data/evidence/mosi_text/; the data is never copied). The stages are the DVC chain's
+--csv is the MOSI transcripts and labels as a label.csv (README, "The MOSI transcripts"): columns
+video_id, clip_id, text, label, mode, with the standard train and valid segments. It is read in
+place (a label.csv symlink in a text-only dataset folder under data/evidence/mosi_text/; the data
+is never copied). The stages are the DVC chain's
 own: `pipeline features` (offline MiniLM token states from the given transcripts), `pipeline
 tensors`, `pipeline train`, `pipeline evaluate`. Baselines, on the same store and split: the train
 mean, and ridge regression on the mean-pooled token states (alpha chosen on valid). The test split
@@ -31,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.metrics import compute_metrics  # noqa: E402
 from scripts.experiment import EVIDENCE, ROOT, mean_std, parse_override, project_params, stage, train_and_evaluate, with_overrides  # noqa: E402
 
-MOSI_CSV = ROOT.parent / "shared" / "data" / "mosi" / "mosi_train_valid.csv"
 WORK = EVIDENCE / "mosi_text"
 SEEDS = [1111, 1112, 1113, 1114, 1115]
 # The reported setting, chosen on valid among the tries listed in the README.
@@ -52,14 +53,17 @@ def dataset_params() -> dict:
     })
 
 
-def build_store(params: dict) -> Path:
-    if not MOSI_CSV.is_file():
-        raise SystemExit(f"{MOSI_CSV}: not found (the MOSI transcripts and labels, read in place)")
+def build_store(params: dict, csv: Path | None) -> Path:
     raw = WORK / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     link = raw / "label.csv"
-    if not link.is_symlink():
-        link.symlink_to(MOSI_CSV)
+    if csv is not None:
+        if not csv.is_file():
+            raise SystemExit(f"--csv {csv}: not found (the MOSI transcripts and labels as a label.csv)")
+        link.unlink(missing_ok=True)
+        link.symlink_to(csv.resolve())
+    elif not link.is_file():
+        raise SystemExit("--csv: give the MOSI transcripts and labels as a label.csv (README, \"The MOSI transcripts\")")
     path = WORK / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     stage("features", path, WORK)
@@ -114,6 +118,7 @@ def table(rows: dict[str, dict], ridge: dict | None = None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--csv", type=Path, help="MOSI's label.csv (needed the first time; kept as a link after)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a params override, e.g. train.lr=1e-3 (default: the reported setting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
@@ -133,7 +138,7 @@ def main() -> None:
     if args.finetune_text:
         overrides |= FINETUNE
     params = dataset_params()
-    store = build_store(params)
+    store = build_store(params, args.csv)
     base = baselines(pooled(store, "train"), pooled(store, "valid"), "mosi")
     name = run_name(overrides)
     metrics = train_and_evaluate(WORK / name, with_overrides(params, {**overrides, "train.seeds": args.seeds}))
@@ -142,7 +147,7 @@ def main() -> None:
     results_file.write_text(json.dumps(results, indent=1))
     ridge = next(v for k, v in base.items() if k.startswith("ridge"))
     print(table({**base, f"DSRF {overrides} ({len(args.seeds)} seeds)": metrics["valid"]}, ridge))
-    print(f"per seed: {WORK / name / 'metrics.json'}")
+    print(f"per seed: {WORK / name / 'metrics_seeds.json'}")
 
 
 if __name__ == "__main__":
