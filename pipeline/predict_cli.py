@@ -17,6 +17,7 @@ from .features.media import MEDIA_SUFFIXES, iter_frames, probe
 from .features.settings import settings_from_record
 from .model import FACTORS
 from .predict import Prediction, TrainedModel, explain, load_trained
+from .threads import set_threads
 
 console = Console()
 
@@ -83,6 +84,7 @@ def predict_command(
 ) -> None:
     """Score clips with a trained DSRF and explain each score (weights, factors, uncertainties)."""
     with one_line_errors():
+        set_threads()
         started = time.perf_counter()
         trained = load_trained(model)
         if not trained.extraction:

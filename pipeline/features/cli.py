@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..errors import one_line_errors
 from ..params import load_params
+from ..threads import set_threads
 from .clip import save_clip
 from .extract import ClipInput, Extraction, extract_clip
 from .settings import features_settings, transcribe_settings
@@ -27,6 +28,7 @@ def extract_command(
         sections = load_params(params)
         asr = transcribe_settings(sections.get("transcribe"))
         settings = features_settings(sections.get("features"))
+        set_threads(1, settings.threads)
         extraction = extract_clip(ClipInput(video, text=text), asr, settings)
         out = out or video.with_name(video.name + ".features")
         save_clip(extraction.clip, out)
