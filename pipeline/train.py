@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from . import distributed
+from .augment import Perturbation, perturb_batch
 from .checkpoint import load_checkpoint, model_payload, save_checkpoint
 from .data.loader import make_loader
 from .data.store import Manifest, read_manifest
@@ -61,6 +62,11 @@ class TrainConfig:
     compile: str = ""  # torch.compile mode for the training step: "" (eager) or one of COMPILE_MODES
     finetune_text: bool = False  # train the text encoder with DSRF, from the store's token ids
     text_lr: float = 2e-5  # its learning rate (the rest of the model keeps lr)
+    # Training-time perturbation (pipeline/augment.py), off at 0: a (clip, modality) dropped with this
+    # probability; this fraction of clips with one modality replaced by noise / by another clip's.
+    modality_dropout: float = 0.0
+    feature_noise: float = 0.0
+    feature_conflict: float = 0.0
     num_workers: int = 0
     threads: int = 0  # torch threads per process; 0 = the cores this process may use / nproc (pipeline/threads.py)
     store: str = "data/store"
@@ -80,6 +86,11 @@ class TrainConfig:
             raise ValueError(f"train.text_lr: {self.text_lr} must be positive")
         if self.compile and self.compile not in COMPILE_MODES:
             raise ValueError(f"train.compile: {self.compile!r} is not \"\" (eager) or one of {list(COMPILE_MODES)}")
+        self.perturbation  # checks the three rates
+
+    @property
+    def perturbation(self) -> Perturbation:
+        return Perturbation(self.modality_dropout, self.feature_noise, self.feature_conflict)
 
     @property
     def fixed_shapes(self) -> bool:
@@ -163,14 +174,19 @@ def param_groups(model: DSRF, cfg: TrainConfig) -> list[dict[str, Any]]:
     return groups + ([{"params": backbone, "lr": cfg.text_lr}] if backbone else [])
 
 
-def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Context, epoch: int,
+def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Context, seed: int, epoch: int,
                  progress: Callable[[Any], Any]) -> dict[str, float]:
     model.train()
     if hasattr(loader.sampler, "set_epoch"):
         loader.sampler.set_epoch(epoch)
     sums: dict[str, torch.Tensor] = {}
     count = 0
+    perturbation = cfg.perturbation
     for batch in progress(loader):
+        if perturbation.active:
+            batch, shares = perturb_batch(batch, perturbation, seed, epoch)
+            for name, share in shares.items():
+                sums[f"perturbed_{name}"] = sums.get(f"perturbed_{name}", 0.0) + share * len(batch)
         batch = batch.to(ctx.device)
         with autocast(ctx, cfg.bf16):
             out = forward(batch.inputs, batch.lengths, batch.present, batch.labels, tokens=batch.tokens)
@@ -186,7 +202,7 @@ def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Conte
         for name, value in out.losses.items():
             sums[name] = sums.get(name, 0.0) + value.detach().float() * len(batch)
         count += len(batch)
-    return mean_across(ctx, {f"train/{k}": (v / max(count, 1)).item() for k, v in sums.items()})
+    return mean_across(ctx, {f"train/{k}": float(v / max(count, 1)) for k, v in sums.items()})
 
 
 def fit(
@@ -232,7 +248,7 @@ def fit(
         if bad_epochs >= cfg.patience:
             break
         last_epoch = epoch == cfg.epochs - 1
-        train_terms = _train_epoch(model, forward, train_loader, optimizer, cfg, ctx, epoch, progress)
+        train_terms = _train_epoch(model, forward, train_loader, optimizer, cfg, ctx, seed, epoch, progress)
         predictions = predict(model, valid_loader, ctx, cfg.bf16)
         valid = compute_metrics(predictions.y_true, predictions.y_pred, dataset)
         score = valid[cfg.select_metric]

@@ -195,3 +195,16 @@ def test_a_misspelled_split_is_refused_before_scoring(tmp_path, store):
     result = pipeline("evaluate", "--params", str(params), cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
     assert "evaluate.splits: ['tset']" in result.stderr and not (tmp_path / "metrics.json").exists()
+
+
+def test_training_time_perturbation_is_applied_and_logged(tmp_path, store):
+    params = write_params(tmp_path, store, modality_dropout=0.3, feature_noise=0.2, feature_conflict=0.2)
+    assert pipeline("train", "--params", str(params), cwd=tmp_path).returncode == 0
+    curves = tmp_path / "dvclive" / "plots" / "metrics" / "seed_11" / "train"
+    for kind in ("dropped", "noised", "conflicting"):
+        shares = [float(line.split("\t")[-1]) for line in (curves / f"perturbed_{kind}.tsv").read_text().splitlines()[1:]]
+        assert len(shares) == 3 and all(0 < share < 1 for share in shares), (kind, shares)
+    # The same params without perturbation train to other weights.
+    plain = write_params(tmp_path / "plain", store)
+    assert pipeline("train", "--params", str(plain), cwd=tmp_path / "plain").returncode == 0
+    assert not torch.equal(weights(tmp_path)["fusion.head.0.weight"], weights(tmp_path / "plain")["fusion.head.0.weight"])
