@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from .files import atomic_write
-from .model import DSRF, LossConfig, ModelConfig, TextBackbone
+from .model import ModelConfig, SentimentModel, TextBackbone, build_model
+from .model.registry import own_as_dict, own_from_dict
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -31,21 +32,22 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__})") from None
 
 
-def model_payload(model: DSRF) -> dict[str, Any]:
+def model_payload(model: SentimentModel) -> dict[str, Any]:
     """The part of a checkpoint that rebuilds the model."""
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "model_config": dataclasses.asdict(model.config),
-        "loss_config": dataclasses.asdict(model.loss_config),
+        "model_config": dataclasses.asdict(model.config),  # its `name` says which model
+        "own_config": own_as_dict(model),  # the model's own settings (DSRF: its loss weights)
         # The fine-tuned text encoder's architecture; its weights are in "model".
         "text_backbone": model.text_backbone.config_dict() if model.text_backbone is not None else None,
     }
 
 
-def model_from_checkpoint(payload: dict[str, Any]) -> DSRF:
+def model_from_checkpoint(payload: dict[str, Any]) -> SentimentModel:
     config = payload["model_config"]
     config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    own = own_from_dict(config.name, payload["own_config"] if "own_config" in payload else payload["loss_config"])  # older: DSRF only
     backbone = payload.get("text_backbone")
-    model = DSRF(config, LossConfig(**payload["loss_config"]), TextBackbone.from_config(backbone) if backbone else None)
+    model = build_model(config, own, TextBackbone.from_config(backbone) if backbone else None)
     model.load_state_dict(payload["model"])
     return model.eval()

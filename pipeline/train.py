@@ -35,7 +35,7 @@ from .data.store import Manifest, read_manifest
 from .datasets import DATASETS, PRESETS
 from .distributed import Context, barrier, gather_objects, mean_across
 from .metrics import LOWER_IS_BETTER, compute_metrics, metric_names
-from .model import DSRF, TextBackbone, loss_config_from_params, model_config_from_params
+from .model import SentimentModel, TextBackbone, model_config_from_params, own_config, registry
 from .modalities import MODALITIES
 from .params import section_from_params
 
@@ -143,7 +143,7 @@ def autocast(ctx: Context, bf16: bool):
 
 
 @torch.no_grad()
-def predict(model: DSRF, loader: DataLoader, ctx: Context, bf16: bool = False) -> Predictions:
+def predict(model: SentimentModel, loader: DataLoader, ctx: Context, bf16: bool = False) -> Predictions:
     """Predictions over a whole split, gathered from every rank (duplicates of padding dropped)."""
     model.eval()
     ids: list[str] = []
@@ -152,7 +152,7 @@ def predict(model: DSRF, loader: DataLoader, ctx: Context, bf16: bool = False) -
     for batch in loader:
         batch = batch.to(ctx.device)
         with autocast(ctx, bf16):
-            out = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens)
+            out = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens, index=batch.index)
         ids += batch.ids
         true.append(batch.labels.float().cpu().numpy())
         pred.append(out.prediction.float().cpu().numpy())
@@ -165,8 +165,8 @@ def predict(model: DSRF, loader: DataLoader, ctx: Context, bf16: bool = False) -
     return Predictions(order, np.array([seen[i][0] for i in order]), np.array([seen[i][1] for i in order]))
 
 
-def param_groups(model: DSRF, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """AdamW groups: DSRF at train.lr, a fine-tuned text encoder at train.text_lr (a pretrained encoder
+def param_groups(model: SentimentModel, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: the model at train.lr, a fine-tuned text encoder at train.text_lr (a pretrained encoder
     forgets what it knows at the head's rate)."""
     backbone = list(model.text_backbone.parameters()) if model.text_backbone is not None else []
     taken = {id(p) for p in backbone}
@@ -189,7 +189,7 @@ def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Conte
                 sums[f"perturbed_{name}"] = sums.get(f"perturbed_{name}", 0.0) + share * len(batch)
         batch = batch.to(ctx.device)
         with autocast(ctx, cfg.bf16):
-            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels, tokens=batch.tokens)
+            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels, tokens=batch.tokens, index=batch.index)
         if not torch.isfinite(out.loss):
             bad = [name for name, value in out.losses.items() if not torch.isfinite(value) and name != "total"]
             raise NonFiniteLoss(f"epoch {epoch}: loss term(s) {', '.join(bad) or 'total'} became NaN or infinite")
@@ -206,7 +206,7 @@ def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Conte
 
 
 def fit(
-    model: DSRF,
+    model: SentimentModel,
     train_loader: DataLoader,
     valid_loader: DataLoader,
     cfg: TrainConfig,
@@ -298,10 +298,15 @@ def train_setup(params: dict[str, Any]) -> TrainSetup:
         if key in model_params:
             raise ValueError(f"model.{key}: not a model setting here; it follows {source}")
     loss_params = dict(params.get("loss") or {})
-    loss_config_from_params(loss_params)  # validate now, not after the first seed
     modalities = tuple((params.get("data") or {}).get("modalities", MODALITIES))
-    model_config_from_params(model_params, modalities=modalities)
-    return TrainSetup(train, model_params, loss_params, modalities)
+    setup = TrainSetup(train, model_params, loss_params, modalities)
+    own_settings(setup, model_config_from_params(model_params, modalities=modalities).name)  # validate now, not after the first seed
+    return setup
+
+
+def own_settings(setup: TrainSetup, name: str):
+    """The model's own settings: DSRF's loss weights (`loss:`), a baseline's `model.<name>`."""
+    return own_config(name, setup.loss_params if name == "dsrf" else setup.model_params.get(name))
 
 
 def check_store(setup: TrainSetup, manifest: Manifest) -> None:
@@ -318,7 +323,7 @@ def check_store(setup: TrainSetup, manifest: Manifest) -> None:
                          f"{manifest.splits['train']} clips, fewer than train.batch_size {cfg.batch_size}")
 
 
-def build_model(setup: TrainSetup, manifest: Manifest) -> DSRF:
+def build_model(setup: TrainSetup, manifest: Manifest) -> SentimentModel:
     """The model for this store: input widths from its manifest, classes from its dataset."""
     dataset = DATASETS[manifest.dataset]
     overrides = dict(
@@ -331,7 +336,7 @@ def build_model(setup: TrainSetup, manifest: Manifest) -> DSRF:
         overrides["hidden"] = PRESETS[setup.train.preset].hidden
     model_config = model_config_from_params(setup.model_params, **overrides)
     backbone = text_backbone(manifest, setup) if setup.train.finetune_text else None
-    return DSRF(model_config, loss_config_from_params(setup.loss_params), backbone)
+    return registry.build_model(model_config, own_settings(setup, model_config.name), backbone)
 
 
 def text_backbone(manifest: Manifest, setup: TrainSetup) -> TextBackbone:
@@ -379,7 +384,7 @@ def train_seeds(setup: TrainSetup, report: Callable[[str], None] = print) -> dic
             train_loader = make_loader(cfg.store, "train", per_rank_batch, shuffle=True, seed=seed,
                                        drop_last=cfg.fixed_shapes, fixed_length=cfg.fixed_shapes, **loader_args)
             valid_loader = make_loader(cfg.store, "valid", per_rank_batch, shuffle=False, seed=seed, **loader_args)
-            run_id = fingerprint(dataclasses.asdict(model.config), dataclasses.asdict(model.loss_config),
+            run_id = fingerprint(dataclasses.asdict(model.config), registry.own_as_dict(model),
                                  {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IN_FINGERPRINT},
                                  dataclasses.asdict(manifest), seed)
             extra = {"manifest": dataclasses.asdict(manifest), "train_config": dataclasses.asdict(cfg),

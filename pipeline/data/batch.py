@@ -14,6 +14,7 @@ class Batch:
     labels: torch.Tensor  # (B,) sentiment scores
     ids: list[str] = field(default_factory=list)  # clip ids, "<video_id>/<clip_id>"
     tokens: torch.Tensor | None = None  # (B, T_t) int64 input ids of the text rows, where the store has them
+    index: torch.Tensor | None = None  # (B,) int64 positions of the clips in their split (Self-MM keeps state per clip)
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -23,6 +24,7 @@ class Batch:
             self.labels.to(device, non_blocking=True),
             self.ids,
             None if self.tokens is None else self.tokens.to(device, non_blocking=True),
+            None if self.index is None else self.index.to(device, non_blocking=True),
         )
 
     def __len__(self) -> int:

@@ -93,6 +93,7 @@ class StoreDataset(Dataset):
             labels=torch.from_numpy(arrays["labels"][index].astype(np.float32)),
             ids=[arrays["ids"][i] for i in index],
             tokens=tokens,
+            index=torch.from_numpy(index),
         )
 
     def __getitem__(self, index: int) -> Batch:

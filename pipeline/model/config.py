@@ -43,6 +43,7 @@ class ModelConfig:
     store's manifest (the defaults are the MOSI standard features: BERT 768, COVAREP 74, Facet 35).
     """
 
+    name: str = "dsrf"  # which model: dsrf or a baseline (pipeline/model/registry.py); its own settings are `model.<name>`
     modalities: tuple[str, ...] = MODALITIES
     input_dims: dict[str, int] = field(default_factory=lambda: {"t": 768, "a": 74, "v": 35})
     hidden: int = 128
@@ -84,8 +85,14 @@ class ModelConfig:
 
 
 def model_config_from_params(params: dict[str, Any], **overrides: Any) -> ModelConfig:
-    """ModelConfig from params.yaml's `model:` section; `overrides` (e.g. input_dims) win."""
-    config = section_from_params(ModelConfig, "model", params)
+    """ModelConfig from params.yaml's `model:` section, without the models' own subsections
+    (`model.<name>: {...}`, read by registry.own_config); `overrides` (e.g. input_dims) win."""
+    from .registry import MODEL_NAMES
+
+    shared = {k: v for k, v in (params or {}).items() if k not in MODEL_NAMES}
+    config = section_from_params(ModelConfig, "model", shared)
+    if config.name not in MODEL_NAMES:
+        raise ValueError(f"model.name: {config.name!r} is not one of {list(MODEL_NAMES)}")
     return dataclasses.replace(config, **overrides) if overrides else config
 
 

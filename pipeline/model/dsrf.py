@@ -24,15 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from .base import SentimentModel
 from .config import LossConfig, ModelConfig
 from .dri import NUM_FACTORS, DynamicRouting
-from .encoder import ModalityEncoder
 from .fusion import FusionHead
 from .hsf import HierarchicalFactorization
 from .layers import masked_mean
-from .losses import sentiment_classes, task_loss
+from .losses import sentiment_classes
 from .output import ModelOutput
 from .text_backbone import TextBackbone
 from .usf import FusionInputs, UncertaintyFusion
@@ -48,20 +47,13 @@ class DSRFOutput(ModelOutput):
     uncertainty: torch.Tensor  # calibrated ũ (B, M, 4)
 
 
-class DSRF(nn.Module):
+class DSRF(SentimentModel):
     def __init__(self, config: ModelConfig, loss: LossConfig | None = None, text_backbone: TextBackbone | None = None):
-        super().__init__()
-        if text_backbone is not None and "t" not in config.modalities:
-            raise ValueError(f"train.finetune_text: the model has no text modality (modalities {list(config.modalities)})")
-        self.text_backbone = text_backbone
-        self.config = config
-        self.loss_config = loss or LossConfig()
+        super().__init__(config, loss or LossConfig(), text_backbone)
         c = config
         num_m = len(c.modalities)
-        outputs = 1 if c.task == "regression" else c.num_classes
-        self.encoders = nn.ModuleDict(
-            {m: ModalityEncoder(c.input_dims[m], c.hidden, c.layers, c.heads, c.dropout) for m in c.modalities}
-        )
+        outputs = self.outputs
+        self.encoders = self.modality_encoders()
         self.hsf = HierarchicalFactorization(num_m, c.hidden, c.factor_layers, outputs) if c.use_hsf else None
         self.dri = DynamicRouting(num_m, c.hidden, c.capsules, c.routing_iters) if c.use_dri else None
         self.usf = UncertaintyFusion(num_m, c.hidden, c.num_classes, c.use_usf, c.perturb_std, c.perturb_seed, c.lambda_cal)
@@ -74,21 +66,14 @@ class DSRF(nn.Module):
         present: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         tokens: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
     ) -> DSRFOutput:
         """inputs[m] (B, T_m, d_m), lengths[m] (B,), present (B, M) bool, labels (B,) scores, tokens (B, T_t)
-        the text rows' input ids (read only by a model with a text backbone, instead of inputs["t"])."""
+        the text rows' input ids (read only by a model with a text backbone, instead of inputs["t"]);
+        `index` (the clips' positions in their split) is not used by DSRF."""
         c = self.config
-        if self.text_backbone is not None:
-            if tokens is None:
-                raise ValueError("this model fine-tunes its text encoder: it reads the text's token ids, and none were given")
-            inputs = {**inputs, "t": self.text_backbone(tokens, lengths["t"])}
-        if present is None:
-            present = torch.stack([lengths[m] > 0 for m in c.modalities], dim=1)
-        present = present.bool()
-        encoded = []
-        for i, m in enumerate(c.modalities):
-            x = torch.where(present[:, i, None, None], inputs[m], torch.zeros_like(inputs[m]))
-            encoded.append(self.encoders[m](x, lengths[m]))
+        inputs, present = self.read_inputs(inputs, lengths, present, tokens)
+        encoded = [self.encoders[m](inputs[m], lengths[m]) for m in c.modalities]
         mask = present.unsqueeze(-1)  # (B, M, 1)
         h = torch.where(mask, torch.stack([last for last, _ in encoded], 1), 0.0)  # H (B, M, d)
         s = torch.stack([mean for _, mean in encoded], 1)  # S (B, M, d)
@@ -102,17 +87,22 @@ class DSRF(nn.Module):
         fused = self.usf(factors, h_hat, present)
         output = self.fusion(fused.modality_weights.unsqueeze(-1) * fused.z, present)  # (B, outputs)
 
+        prediction, logits = self.prediction(output)
         result = DSRFOutput(
-            prediction=output.squeeze(-1) if c.task == "regression" else output.argmax(-1),
+            prediction=prediction,
             factor_weights=fused.factor_weights,
             modality_weights=fused.modality_weights,
             routing=routing * present[:, :, None, None],
             uncertainty=fused.uncertainty,
-            logits=None if c.task == "regression" else output,
+            logits=logits,
         )
         if labels is not None:
             result.losses = self._losses(output, factors, h, h_hat, s, fused, present, labels.to(h.dtype))
         return result
+
+    @property
+    def loss_config(self) -> LossConfig:
+        return self.own
 
     def _losses(
         self,
@@ -128,8 +118,7 @@ class DSRF(nn.Module):
         """Every loss term by name and their weighted sum `total` (DSRF-SPEC.md §5)."""
         c, w = self.config, self.loss_config
         classes = sentiment_classes(labels, c.num_classes, c.class_edges)
-        head_output = output.squeeze(-1) if c.task == "regression" else output
-        terms = {"task": task_loss(head_output, labels, classes, c.task).mean()}
+        terms = {"task": self.task_loss(output, labels)}
         total = terms["task"]
         if self.hsf:
             terms |= self.hsf.losses(factors, s, present, labels, classes, c.task, w)

@@ -1,0 +1,43 @@
+"""Every model the pipeline trains, by the name params.yaml gives it (`model.name`).
+
+Each is a `SentimentModel` built from the shared `ModelConfig` and its own settings, which
+params.yaml holds as `model.<name>: {...}` (DSRF's own settings are the `loss:` section). The
+checkpoint keeps both, so `evaluate` and `predict` rebuild any of them offline.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..params import section_from_params
+from .base import SentimentModel
+from .concat import Concat, ConcatConfig
+from .config import LossConfig, ModelConfig
+from .dsrf import DSRF
+from .text_backbone import TextBackbone
+
+# name -> (model class, its own settings' dataclass)
+MODELS: dict[str, tuple[type[SentimentModel], type]] = {
+    "dsrf": (DSRF, LossConfig),
+    "concat": (Concat, ConcatConfig),
+}
+MODEL_NAMES = tuple(MODELS)
+
+
+def own_config(name: str, values: dict[str, Any] | None):
+    """The model's own settings from params (`model.<name>`, DSRF: `loss`), checked like any section."""
+    return section_from_params(MODELS[name][1], "loss" if name == "dsrf" else f"model.{name}", values)
+
+
+def build_model(config: ModelConfig, own, text_backbone: TextBackbone | None = None) -> SentimentModel:
+    return MODELS[config.name][0](config, own, text_backbone)
+
+
+def own_from_dict(name: str, values: dict[str, Any]):
+    """The own settings a checkpoint kept (`dataclasses.asdict`), as their dataclass again."""
+    config_class = MODELS[name][1]
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def own_as_dict(model: SentimentModel) -> dict[str, Any]:
+    return dataclasses.asdict(model.own)
