@@ -1,4 +1,4 @@
-"""Scoring new clips with a trained DSRF, and what the model's explanation tensors say about them.
+"""Scoring new clips with a trained model, and what DSRF's explanation tensors say about them.
 
 The clip goes through the extraction settings stored in the checkpoint (never the current
 params.yaml), then through the store's own truncation and normalization, so the model sees
@@ -24,7 +24,7 @@ from .data.batch import Batch
 from .data.build import truncate
 from .features.clip import ClipFeatures
 from .metrics import class_names, fine_classes
-from .model import DSRF, FACTORS
+from .model import FACTORS, DSRFOutput, SentimentModel
 from .train import is_better
 
 # Verbal names of the fine classes, lowest first (7 for MOSI/MOSEI, 5 for SIMS).
@@ -36,7 +36,7 @@ CLASS_LABELS = {
 
 @dataclass
 class TrainedModel:
-    model: DSRF
+    model: SentimentModel
     manifest: dict[str, Any]
     extraction: dict[str, Any] | None  # None: trained on imported features (MMSA / CSD), not extractable
     path: Path
@@ -46,14 +46,16 @@ class TrainedModel:
 @dataclass
 class ModalityReport:
     present: bool
-    weight: float
-    factor_weights: dict[str, float]
-    uncertainty: dict[str, float]
+    # DSRF's explanation; None for a model that has none (the baselines), left out of the JSON.
+    weight: float | None = None
+    factor_weights: dict[str, float] | None = None
+    uncertainty: dict[str, float] | None = None
 
 
 @dataclass
 class Prediction:
     video: str
+    model: str  # which model made the score (model.name)
     score: float
     polarity: str
     label_class: str
@@ -63,7 +65,16 @@ class Prediction:
     routing: dict[str, list[list[float]]] = field(default_factory=dict)  # m -> (4 factors, K capsules)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["modalities"] = {m: {k: v for k, v in r.items() if v is not None} for m, r in out["modalities"].items()}
+        if not self.routing:
+            del out["routing"]
+        return out
+
+    @property
+    def explained(self) -> bool:
+        """Whether the model gave DSRF's explanation (weights, factors, uncertainty, routing)."""
+        return any(r.weight is not None for r in self.modalities.values())
 
 
 def resolve_checkpoint(path: Path | None) -> Path:
@@ -171,11 +182,28 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     score = float(np.clip(score, low, high))
     names = CLASS_LABELS[len(class_names(manifest["dataset"]))]
     present = batch.present.any(0)
+    reports, routing = explanation(out, modalities, present, mean) if isinstance(out, DSRFOutput) else (
+        {m: ModalityReport(m in modalities and bool(present[modalities.index(m)])) for m in ("t", "a", "v")}, {})
+    return Prediction(
+        video=video,
+        model=model.config.name,
+        score=score,
+        polarity="positive" if score > 0 else "negative" if score < 0 else "neutral",
+        label_class=names[int(fine_classes([score], manifest["dataset"])[0])],
+        modalities=reports,
+        transcript=asdict(clip.transcript),
+        windows=[{"start": s, "end": e, "score": float(p)} for (s, e), p in zip(spans, out.prediction)],
+        routing=routing,
+    )
+
+
+def explanation(out: DSRFOutput, modalities: tuple[str, ...], present: torch.Tensor,
+                mean) -> tuple[dict[str, ModalityReport], dict[str, list[list[float]]]]:
+    """DSRF's per-modality weights, factor weights and uncertainties, and its routing, averaged over
+    the windows by duration (`mean`); a modality the model does not use is missing with weight 0."""
     factor_weights, modality_weights, uncertainty, routing = (mean(out.factor_weights), mean(out.modality_weights),
                                                                mean(out.uncertainty), mean(out.routing))
-    # Every modality is reported; one the model does not use is missing with weight 0.
-    reports = {m: ModalityReport(False, 0.0, dict.fromkeys(FACTORS, 0.0), dict.fromkeys(FACTORS, 0.0))
-               for m in ("t", "a", "v")}
+    reports = {m: ModalityReport(False, 0.0, dict.fromkeys(FACTORS, 0.0), dict.fromkeys(FACTORS, 0.0)) for m in ("t", "a", "v")}
     for i, m in enumerate(modalities):
         reports[m] = ModalityReport(
             present=bool(present[i]),
@@ -183,13 +211,4 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
             factor_weights=dict(zip(FACTORS, map(float, factor_weights[i]))),
             uncertainty=dict(zip(FACTORS, map(float, uncertainty[i]))),
         )
-    return Prediction(
-        video=video,
-        score=score,
-        polarity="positive" if score > 0 else "negative" if score < 0 else "neutral",
-        label_class=names[int(fine_classes([score], manifest["dataset"])[0])],
-        modalities=reports,
-        transcript=asdict(clip.transcript),
-        windows=[{"start": s, "end": e, "score": float(p)} for (s, e), p in zip(spans, out.prediction)],
-        routing={m: routing[i].round(4).tolist() for i, m in enumerate(modalities)},
-    )
+    return reports, {m: routing[i].round(4).tolist() for i, m in enumerate(modalities)}

@@ -1,4 +1,4 @@
-"""`pipeline predict --video clip.mp4`: a trained DSRF's score for new clips, and why."""
+"""`pipeline predict --video clip.mp4`: a trained model's score for new clips and, for DSRF, why."""
 from __future__ import annotations
 
 import dataclasses
@@ -52,24 +52,26 @@ def strongest_frame(trained: TrainedModel, clip, video: Path):
 
 
 def table(predictions: list[Prediction]) -> Table:
-    out = Table(title="DSRF predictions")
+    out = Table(title=f"{predictions[0].model} predictions")
     for column in ("clip", "score", "polarity", "class", "weights t/a/v", "missing"):
         out.add_column(column)
     for p in predictions:
-        weights = "/".join(f"{p.modalities[m].weight:.2f}" for m in ("t", "a", "v"))
+        weights = "/".join(f"{p.modalities[m].weight:.2f}" for m in ("t", "a", "v")) if p.explained else "-"
         missing = ", ".join(m for m in ("t", "a", "v") if not p.modalities[m].present) or "-"
         out.add_row(Path(p.video).name, f"{p.score:+.2f}", p.polarity, p.label_class, weights, missing)
     return out
 
 
 def detail(p: Prediction) -> Table:
-    out = Table(title=f"{p.video}: score {p.score:+.2f} ({p.polarity}, {p.label_class})")
+    out = Table(title=f"{p.video}: score {p.score:+.2f} ({p.polarity}, {p.label_class}), model {p.model}")
     order = "/".join(f[:3] for f in FACTORS)
-    for column in ("modality", "status", "weight", f"factor weights {order}", f"uncertainty {order}"):
+    columns = ("modality", "status") + (("weight", f"factor weights {order}", f"uncertainty {order}") if p.explained else ())
+    for column in columns:
         out.add_column(column)
     for m, r in p.modalities.items():
-        out.add_row(m, "present" if r.present else "missing", f"{r.weight:.2f}",
-                    " ".join(f"{v:.2f}" for v in r.factor_weights.values()), " ".join(f"{v:.2f}" for v in r.uncertainty.values()))
+        explanation = (f"{r.weight:.2f}", " ".join(f"{v:.2f}" for v in r.factor_weights.values()),
+                       " ".join(f"{v:.2f}" for v in r.uncertainty.values())) if p.explained else ()
+        out.add_row(m, "present" if r.present else "missing", *explanation)
     out.caption = f"transcript: {p.transcript['text'][:100]!r}"
     return out
 
@@ -82,7 +84,7 @@ def predict_command(
     window: float = typer.Option(10.0, help="Seconds per scoring window for long clips (0: one window)."),
     text: str = typer.Option(None, help="The transcript, when the model was trained with transcribe.backend `given`."),
 ) -> None:
-    """Score clips with a trained DSRF and explain each score (weights, factors, uncertainties)."""
+    """Score clips with a trained model; DSRF also explains each score (weights, factors, uncertainties)."""
     with one_line_errors():
         set_threads()
         started = time.perf_counter()
@@ -111,7 +113,7 @@ def predict_command(
             from .report import render
 
             report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(render(sections, f"{trained.path} (seed {trained.seed})"))
+            report.write_text(render(sections, f"{trained.model.config.name}, {trained.path} (seed {trained.seed})"))
     if as_json:
         objects = [p.to_json() for p in predictions]
         typer.echo(json.dumps(objects[0] if len(objects) == 1 else objects, indent=1))

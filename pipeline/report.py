@@ -1,8 +1,9 @@
 """The explanation report: one self-contained HTML page (figures inlined as PNG) per set of clips.
 
-Per clip: the transcript on a timeline with the window scores, the modality weights, heat maps of
-the factor weights and of the routing coefficients per modality, and the frame with the strongest
-facial signal (the face frame furthest from the training mean of the face features).
+Per clip: the transcript on a timeline with the window scores, the frame with the strongest facial
+signal (the face frame furthest from the training mean of the face features) and, for DSRF, the
+modality weights and heat maps of the factor weights and of the routing coefficients per modality
+(a baseline has none of these: its section says which modalities were present).
 """
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .modalities import MODALITY_NAMES  # noqa: E402
 from .model import FACTORS  # noqa: E402
 from .predict import Prediction  # noqa: E402
-
-MODALITY_NAMES = {"t": "text", "a": "audio", "v": "vision"}
 
 
 def strongest_face_time(values: np.ndarray, times: np.ndarray, face: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float | None:
@@ -88,15 +88,16 @@ def frame_image(frame_bgr: np.ndarray, time: float) -> str:
 
 
 def clip_section(prediction: Prediction, frame: tuple[np.ndarray, float] | None) -> str:
+    explained = prediction.explained
     rows = "".join(
-        f"<tr><td>{MODALITY_NAMES[m]}</td><td>{'present' if r.present else 'missing'}</td><td>{r.weight:.3f}</td>"
-        + "".join(f"<td>{r.factor_weights[f]:.3f}</td>" for f in FACTORS)
-        + "".join(f"<td>{v:.3f}</td>" for v in r.uncertainty.values()) + "</tr>"
+        f"<tr><td>{MODALITY_NAMES[m]}</td><td>{'present' if r.present else 'missing'}</td>"
+        + (f"<td>{r.weight:.3f}</td>" + "".join(f"<td>{r.factor_weights[f]:.3f}</td>" for f in FACTORS)
+           + "".join(f"<td>{v:.3f}</td>" for v in r.uncertainty.values()) if explained else "") + "</tr>"
         for m, r in prediction.modalities.items()
     )
-    header = ("<tr><th>modality</th><th>status</th><th>weight</th>" + "".join(f"<th>α {f}</th>" for f in FACTORS)
-              + "".join(f"<th>u {f}</th>" for f in FACTORS) + "</tr>")
-    figures = [timeline(prediction), weights_figure(prediction), routing_figure(prediction)]
+    header = ("<tr><th>modality</th><th>status</th>" + ("<th>weight</th>" + "".join(f"<th>α {f}</th>" for f in FACTORS)
+              + "".join(f"<th>u {f}</th>" for f in FACTORS) if explained else "") + "</tr>")
+    figures = [timeline(prediction)] + ([weights_figure(prediction), routing_figure(prediction)] if explained else [])
     if frame is not None:
         figures.append(frame_image(*frame))
     images = "".join(f'<img alt="figure" src="data:image/png;base64,{data}">' for data in figures)
@@ -109,9 +110,10 @@ def clip_section(prediction: Prediction, frame: tuple[np.ndarray, float] | None)
 
 
 def render(sections: list[tuple[Prediction, tuple[np.ndarray, float] | None]], model_name: str) -> str:
+    """The page; `model_name` says which model made the scores and from which checkpoint."""
     body = "".join(clip_section(p, frame) for p, frame in sections)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>DSRF explanation report</title>
+<html lang="en"><head><meta charset="utf-8"><title>Sentiment explanation report</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; color: #222; }}
 section {{ border-top: 1px solid #ccc; padding-top: 1em; margin-top: 1em; }}
@@ -120,5 +122,5 @@ table {{ border-collapse: collapse; margin: .5em 0; font-size: .9em; }}
 td, th {{ border: 1px solid #ddd; padding: .2em .5em; text-align: right; }}
 img {{ display: block; margin: .5em 0; max-width: 100%; }}
 </style></head>
-<body><h1>DSRF explanation report</h1><p>model: {html.escape(model_name)}</p>{body}</body></html>
+<body><h1>Sentiment explanation report</h1><p>model: {html.escape(model_name)}</p>{body}</body></html>
 """

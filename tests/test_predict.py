@@ -120,7 +120,7 @@ def test_features_made_another_way_are_refused(workspace, tmp_path):
 
 def test_several_clips_share_one_model_and_print_a_table(workspace):
     result = predict(workspace, "--video", "raw/vid", "--text", "good")
-    assert "DSRF predictions" in result.stdout
+    assert "dsrf predictions" in result.stdout
     assert all(f"{i}.mp4" in result.stdout for i in range(6))
     assert "for 6 clip(s)" in result.stdout
 
@@ -186,3 +186,19 @@ def test_a_folder_gives_every_media_file_the_stages_accept(tmp_path):
     for name in ("a.mp4", "b.m4v", "c.mpg", "d.opus", "e.txt"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in expand([tmp_path])] == ["a.mp4", "b.m4v", "c.mpg", "d.opus"]
+
+
+def test_a_baseline_scores_without_dsrfs_explanation(workspace, tmp_path):
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["model"]["name"] = "concat"
+    params["train"].update(out=str(tmp_path / "models"), state=str(tmp_path / "runs"))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    pipeline("train", "--params", str(tmp_path / "params.yaml"), cwd=workspace)
+    report = tmp_path / "report.html"
+    out = json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--model",
+                             str(tmp_path / "models"), "--json", "--report", str(report)).stdout)
+    assert out["model"] == "concat" and -3 <= out["score"] <= 3 and "routing" not in out
+    assert out["modalities"]["t"] == {"present": True} and set(out["modalities"]) == {"t", "a", "v"}
+    page = report.read_text()
+    assert "model: concat," in page and "factor weights" not in page and "α emotion" not in page
+    assert json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--json").stdout)["model"] == "dsrf"
