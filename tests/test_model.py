@@ -1,12 +1,13 @@
 """DSRF model: shapes under every switch, routing, gradients, missing modalities, determinism."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 import torch
 
-from pipeline.model import DSRF
+from pipeline.model import DSRF, LossConfig
 from pipeline.model.dri import DynamicRouting
 
 from .conftest import make_batch, tiny_config
@@ -39,7 +40,7 @@ def test_output_shapes_for_every_subset_and_switch(modalities, switches, batch):
     assert torch.allclose(out.factor_weights.sum(-1), torch.ones(batch, num_m))
     expected = {"task", "total"} | ({"emo", "mi", "ctx", "orth", "amb", "ent_a", "noise", "hsf"} if use_hsf else set())
     expected |= {"dri"} if use_dri else set()
-    expected |= {"usf_kl", "usf_ent", "usf"} if use_usf else set()
+    expected |= {"usf_kl", "usf_ent", "usf_probe", "usf"} if use_usf else set()
     assert set(out.losses) == expected
     assert all(torch.isfinite(v) for v in out.losses.values()), out.losses
 
@@ -188,3 +189,18 @@ def test_batch_of_one_has_zero_contrastive_terms():
     losses = model(inputs, lengths, labels=labels).losses
     # One vector: no positive pair for L_mi, none for L_n, no batch correlation for L_orth.
     assert losses["mi"] == 0 and losses["noise"] == 0 and losses["orth"] == 0
+
+
+def test_the_probe_loss_trains_the_probe_and_the_temperature_sharpens_the_weights():
+    inputs, lengths, labels = make_batch(8)
+    plain = build()
+    with_probe = DSRF(plain.config, LossConfig(w_probe=0.5))
+    with_probe.load_state_dict(plain.state_dict())
+    a, b = plain(inputs, lengths, labels=labels).losses, with_probe(inputs, lengths, labels=labels).losses
+    assert a["usf_probe"] > 0 and torch.allclose(a["usf_probe"], b["usf_probe"])
+    assert torch.allclose(b["usf"], a["usf"] + 0.5 * a["usf_probe"])
+    sharp = DSRF(dataclasses.replace(plain.config, usf_temperature=0.1))
+    sharp.load_state_dict(plain.state_dict())
+    spread = lambda out: out.modality_weights.max(1).values - out.modality_weights.min(1).values  # noqa: E731
+    plain.eval(), sharp.eval()
+    assert (spread(sharp(inputs, lengths)) > spread(plain(inputs, lengths))).all()

@@ -30,6 +30,7 @@ class LossConfig:
     margin: float = 1.0  # of L_amb
     tau: float = 0.1  # temperature of both contrastive terms
     gamma_u: float = 0.01  # entropy weight inside L_USF
+    w_probe: float = 0.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
     w_hsf: float = 1.0
     w_dri: float = 1.0
     w_usf: float = 1.0
@@ -56,6 +57,8 @@ class ModelConfig:
     perturb_std: float = 0.1
     perturb_seed: int = 0  # the fixed ε of eval mode
     lambda_cal: float = 0.1
+    usf_temperature: float = 1.0  # τ of softmax(−ũ/τ) for the factor and modality weights (1: the paper)
+    ambiguity_reads: str = "ambiguity"  # u_a = H(q(r_a)) (the paper) | "emotion": H(q(r_e))
     fusion: str = "concat"
     task: str = "regression"
     num_classes: int = 7
@@ -73,6 +76,10 @@ class ModelConfig:
             raise ValueError(f"model.hidden: {self.hidden} is not divisible by model.heads={self.heads}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"model.fusion: {self.fusion!r} is not one of {list(FUSIONS)}")
+        if self.ambiguity_reads not in ("ambiguity", "emotion"):
+            raise ValueError(f"model.ambiguity_reads: {self.ambiguity_reads!r} is not ambiguity or emotion")
+        if self.usf_temperature <= 0:
+            raise ValueError(f"model.usf_temperature: {self.usf_temperature} must be positive")
         if self.task not in TASKS:
             raise ValueError(f"model.task: {self.task!r} is not one of {list(TASKS)}")
         if self.class_edges and len(self.class_edges) + 1 != self.num_classes:

@@ -56,7 +56,8 @@ class DSRF(SentimentModel):
         self.encoders = self.modality_encoders()
         self.hsf = HierarchicalFactorization(num_m, c.hidden, c.factor_layers, outputs) if c.use_hsf else None
         self.dri = DynamicRouting(num_m, c.hidden, c.capsules, c.routing_iters) if c.use_dri else None
-        self.usf = UncertaintyFusion(num_m, c.hidden, c.num_classes, c.use_usf, c.perturb_std, c.perturb_seed, c.lambda_cal)
+        self.usf = UncertaintyFusion(num_m, c.hidden, c.num_classes, c.use_usf, c.perturb_std, c.perturb_seed, c.lambda_cal,
+                                     c.usf_temperature, c.ambiguity_reads)
         self.fusion = FusionHead(c.fusion, num_m, c.hidden, c.heads, outputs, c.dropout)
 
     def forward(
@@ -128,7 +129,7 @@ class DSRF(SentimentModel):
             terms["dri"] = masked_mean((h_hat - h.detach()).pow(2).mean(-1), present)
             total = total + w.w_dri * terms["dri"]
         if c.use_usf:
-            terms |= self.usf.loss(fused, factors, present, w.gamma_u)
+            terms |= self.usf.loss(fused, factors, present, classes, w.gamma_u, w.w_probe)
             total = total + w.w_usf * terms["usf"]
         terms["total"] = total
         return terms

@@ -11,6 +11,15 @@ Deviations from the paper, as DSRF-SPEC.md fixes them:
   `perturb_seed`, so a prediction is deterministic and does not depend on its batch-mates;
 - with `use_usf: false` the weights are equal (α = 1/4, g = 1, w = 1/|present|), no probe is
   built and the uncertainties reported are 0.
+
+Options beyond the paper (docs/model.md §5), for weights that tell modalities and clips apart:
+- `loss.w_probe`: the paper never says how the probe q is trained, and untrained (only L_USF acts
+  on it, whose entropy term pushes it toward uniform) every q is near uniform, u_a ≈ ln C for every
+  modality and clip and the weights come out equal. With w_probe > 0 the probe learns the sentiment
+  class from r_e (cross-entropy), so its distributions mean something;
+- `model.usf_temperature` τ: α = softmax(−ũ/τ) and w = softmax(−mean ũ/τ); τ < 1 sharpens them;
+- `model.ambiguity_reads`: u_a is the entropy of q(r_a) (`ambiguity`, the paper) or of q(r_e)
+  (`emotion`: how sure the modality's sentiment evidence itself is).
 """
 from __future__ import annotations
 
@@ -35,11 +44,14 @@ class FusionInputs:
 
 class UncertaintyFusion(nn.Module):
     def __init__(self, num_modalities: int, hidden: int, num_classes: int, enabled: bool,
-                 perturb_std: float, perturb_seed: int, lambda_cal: float):
+                 perturb_std: float, perturb_seed: int, lambda_cal: float, temperature: float = 1.0,
+                 ambiguity_reads: str = "ambiguity"):
         super().__init__()
         self.enabled = enabled
         self.perturb_std = perturb_std
         self.lambda_cal = lambda_cal
+        self.temperature = temperature
+        self.ambiguity_reads = ambiguity_reads
         self.norm = PerModalityLayerNorm(num_modalities, hidden)
         if enabled:
             self.probe = PerModalityLinear(num_modalities, hidden, num_classes)
@@ -59,7 +71,7 @@ class UncertaintyFusion(nn.Module):
             [
                 kl_divergence(self.q(r_e + r_a), self.q(r_e + r_a + noise)),
                 kl_divergence(self.q(r_e), self.q(r_e + r_c)),
-                entropy(self.q(r_a)),
+                entropy(self.q(r_a if self.ambiguity_reads == "ambiguity" else r_e)),
                 r_n.norm(dim=-1) / math.sqrt(r_n.shape[-1]),
             ],
             dim=-1,
@@ -76,9 +88,9 @@ class UncertaintyFusion(nn.Module):
         mask = present.unsqueeze(-1)  # (B, M, 1)
         if self.enabled:
             u = self.uncertainties(factors, present)
-            alpha = torch.softmax(-u, dim=-1)  # eq. 13, over the 4 factors
+            alpha = torch.softmax(-u / self.temperature, dim=-1)  # eq. 13, over the 4 factors
             gate = torch.sigmoid(self.gate(u[..., 1:3]))  # eq. 14, from (ũ_c, ũ_a): (B, M, d)
-            modality_weights = masked_softmax(-u.mean(-1), present)  # (B, M)
+            modality_weights = masked_softmax(-u.mean(-1) / self.temperature, present)  # (B, M)
         else:
             u = factors.new_zeros(factors.shape[:3])
             alpha = torch.full_like(u, 0.25)
@@ -89,8 +101,12 @@ class UncertaintyFusion(nn.Module):
         z = torch.where(mask, self.norm(weighted + gated + h_hat), torch.zeros_like(h_hat))
         return FusionInputs(z, alpha * mask, modality_weights, u, weighted)
 
-    def loss(self, fused: FusionInputs, factors: torch.Tensor, present: torch.Tensor, gamma_u: float) -> dict[str, torch.Tensor]:
-        """`L_USF` (eq. 17) and its two parts by name."""
+    def loss(self, fused: FusionInputs, factors: torch.Tensor, present: torch.Tensor, classes: torch.Tensor,
+             gamma_u: float, w_probe: float) -> dict[str, torch.Tensor]:
+        """`L_USF` (eq. 17) with its parts by name, plus the probe's cross-entropy on the sentiment
+        classes (B,) from r_e, weighted by `w_probe` (0: the paper, whose probe is untrained)."""
         kl = masked_mean(kl_divergence(self.q(fused.weighted_factors), self.q(factors[:, :, 0])), present)
         ent = masked_mean(entropy(self.q(fused.z)), present)
-        return {"usf_kl": kl, "usf_ent": ent, "usf": kl - gamma_u * ent}
+        logits = self.probe(factors[:, :, 0])  # (B, M, C)
+        probe = masked_mean(F.cross_entropy(logits.transpose(1, 2), classes[:, None].expand(-1, logits.shape[1]), reduction="none"), present)
+        return {"usf_kl": kl, "usf_ent": ent, "usf_probe": probe, "usf": kl - gamma_u * ent + w_probe * probe}
