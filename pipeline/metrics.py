@@ -1,4 +1,4 @@
-"""Evaluation metrics for multimodal sentiment analysis (DSRF-SPEC §8).
+"""Evaluation metrics for multimodal sentiment analysis (docs/model.md §10).
 
 These are the community definitions behind the MSA papers' tables (the MMSA
 toolkit's conventions), reproduced exactly, including numpy's

@@ -12,7 +12,7 @@ project needs what it needs:
       /tmp/demo-venv/bin/pip install scikit-image imageio-ffmpeg "opencv-python-headless<5"
       /tmp/demo-venv/bin/python scripts/make_demo.py --out raw/demo
 
-Layout written (the CH-SIMS / MMSA-FET convention, as DESIGN.md asks): `label.csv` with
+Layout written (the CH-SIMS / MMSA-FET convention): `label.csv` with
 `video_id,clip_id,text,label,mode` and clips at `<out>/<video_id>/<clip_id>.mp4`. Each of the 10
 videos is one "speaker" (an espeak-ng voice, speed and pitch, and a mirrored or tinted face) saying
 one positive, one negative and one neutral sentence; the split is by video (6 train, 2 valid,

@@ -1,4 +1,4 @@
-"""Metrics of DSRF-SPEC §8 on hand-made cases; every expected number is worked out in a comment."""
+"""Metrics of docs/model.md §10 on hand-made cases; every expected number is worked out in a comment."""
 
 import json
 import warnings

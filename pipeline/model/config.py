@@ -1,6 +1,6 @@
 """DSRF configuration: the fields of params.yaml `model:` and `loss:`, and the paper's presets.
 
-Every default is the one in DSRF-SPEC.md. `from_params` refuses unknown keys and wrong types
+Every default is the one docs/model.md gives. `from_params` refuses unknown keys and wrong types
 with a message naming the key, so a typo in params.yaml fails before any work starts.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ TASKS = ("regression", "classification")
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of the loss terms (params.yaml `loss:`), DSRF-SPEC.md §2, §4, §5."""
+    """Weights of the loss terms (params.yaml `loss:`), docs/model.md §3, §4, §5."""
 
     alpha: float = 0.1  # L_ctx
     beta: float = 0.1  # L_amb + w_ent * L_ent_a
@@ -38,7 +38,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture (params.yaml `model:`), DSRF-SPEC.md §1–§6.
+    """Architecture (params.yaml `model:`), docs/model.md §2–§6.
 
     `input_dims` is not a choice but a fact of the features: the data stage fills it from the
     store's manifest (the defaults are the MOSI standard features: BERT 768, COVAREP 74, Facet 35).

@@ -1,4 +1,4 @@
-"""Dynamic Routing Interaction (DSRF-SPEC.md §3, paper §3.5).
+"""Dynamic Routing Interaction (docs/model.md §4, paper §3.5).
 
 The four factors of a modality are input capsules; routing by agreement (Sabour et al. 2017)
 forms K output capsules, and an MLP reconstructs H from them.

@@ -1,4 +1,4 @@
-"""DSRF, the Dynamic Semantic Routing Framework, exact to DSRF-SPEC.md.
+"""DSRF, the Dynamic Semantic Routing Framework, as docs/model.md describes it.
 
     X^m --encoder--> H^m --HSF--> 4 factors --DRI--> ĥ^m
                                       └──────USF──────┴─> z^m, w^m --fusion--> prediction
@@ -7,7 +7,7 @@ Each stage lives in its own module (encoder, hsf, dri, usf, fusion), where the d
 the paper's letter are named. Modalities are stacked on one axis M after the encoders, so HSF,
 DRI and USF each run as a few batched ops over all modalities.
 
-Missing modalities (DSRF-SPEC.md §6): a per-sample presence mask (B, M), by default
+Missing modalities (docs/model.md §7): a per-sample presence mask (B, M), by default
 `lengths > 0`. A missing modality's input is replaced by zeros before anything reads it, its
 outputs are zeroed, it is left out of every loss, of the other modalities' context and
 calibration, and its modality weight is 0, so its input can be anything.
@@ -116,7 +116,7 @@ class DSRF(SentimentModel):
         present: torch.Tensor,
         labels: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        """Every loss term by name and their weighted sum `total` (DSRF-SPEC.md §5)."""
+        """Every loss term by name and their weighted sum `total` (docs/model.md §6)."""
         c, w = self.config, self.loss_config
         classes = sentiment_classes(labels, c.num_classes, c.class_edges)
         terms = {"task": self.task_loss(output, labels)}

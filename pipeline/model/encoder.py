@@ -1,4 +1,4 @@
-"""Modality preprocessing (DSRF-SPEC.md §1, paper §3.3).
+"""Modality preprocessing (docs/model.md §2, paper §3.3).
 
 `C = Conv1d(d_m -> d, kernel 3)(X) + PE`, then a Transformer encoder with a key padding mask.
 The paper's "3×3" convolution is read as a kernel of width 3 over time.

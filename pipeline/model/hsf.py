@@ -1,9 +1,9 @@
-"""Hierarchical Semantic Factorization (DSRF-SPEC.md §2, paper §3.4).
+"""Hierarchical Semantic Factorization (docs/model.md §3, paper §3.4).
 
 Each modality's H is split into four factors: emotion (one MLP shared by all modalities),
 context (sees the mean H of the other present modalities), ambiguity and noise (per modality).
 
-Deviations from the paper, as DSRF-SPEC.md fixes them:
+Deviations from the paper, as docs/model.md §11 lists them:
 - the context encoder's undefined `r_ho^m` is the mean H of the other *present* modalities;
 - "maximize I(z_e; y)" is a supervised-contrastive loss `L_mi` over the pooled emotion factors;
 - `I(z_c; z_e) ≈ 0` is the cross-correlation penalty `L_orth`;

@@ -10,7 +10,7 @@ _MASKED = -1e9
 
 
 def sentiment_classes(labels: torch.Tensor, num_classes: int, class_edges: tuple[float, ...]) -> torch.Tensor:
-    """Class index of each score (DSRF-SPEC.md §5): rounded and clipped (MOSI/MOSEI), or cut at edges (SIMS)."""
+    """Class index of each score (docs/model.md §6): rounded and clipped (MOSI/MOSEI), or cut at edges (SIMS)."""
     if class_edges:
         edges = torch.tensor(class_edges, dtype=labels.dtype, device=labels.device)
         # right=False puts a score equal to an edge in the lower bin (edges[i-1] < y <= edges[i]),

@@ -7,7 +7,7 @@ features the store holds. Exactly so for clips within `tensors.max_len.t`: the f
 the encoder over the whole transcript before the store kept the first rows, while here the
 encoder reads only the kept tokens (MMSA's fine-tuning truncates the same way).
 
-Not in DSRF-SPEC.md, which takes frozen features; the paper fine-tunes BERT but gives no
+Beyond the model of docs/model.md §2–§8, which takes frozen features (§9 describes this); the paper fine-tunes BERT but gives no
 learning rate for it (`train.text_lr` sets it).
 """
 from __future__ import annotations

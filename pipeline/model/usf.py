@@ -1,10 +1,10 @@
-"""Uncertainty-aware Semantic Fusion (DSRF-SPEC.md §4, paper §3.6), up to the per-modality outputs.
+"""Uncertainty-aware Semantic Fusion (docs/model.md §5, paper §3.6), up to the per-modality outputs.
 
 Four uncertainties per modality from a linear probe's class distributions, calibrated across
 modalities, turn into factor weights α, a gate g and modality weights w. The fusion head that
 combines the weighted modalities is `fusion.py`.
 
-Deviations from the paper, as DSRF-SPEC.md fixes them:
+Deviations from the paper, as docs/model.md §11 lists them:
 - `L_USF` maximizes the entropy of q(z) (`- gamma_u * H`); the paper's `+γ·ΣH` would push toward
   the overconfidence its own text says the term avoids;
 - in eval mode the perturbation ε of `u_e` is one fixed draw per (modality, dim) from seed
