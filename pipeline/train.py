@@ -336,7 +336,8 @@ def build_model(setup: TrainSetup, manifest: Manifest) -> SentimentModel:
         overrides["hidden"] = PRESETS[setup.train.preset].hidden
     model_config = model_config_from_params(setup.model_params, **overrides)
     backbone = text_backbone(manifest, setup) if setup.train.finetune_text else None
-    return registry.build_model(model_config, own_settings(setup, model_config.name), backbone)
+    own = registry.for_store(own_settings(setup, model_config.name), manifest.splits.get("train", 0))
+    return registry.build_model(model_config, own, backbone)
 
 
 def text_backbone(manifest: Manifest, setup: TrainSetup) -> TextBackbone:

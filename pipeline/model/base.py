@@ -13,6 +13,7 @@ from torch import nn
 from .config import ModelConfig
 from .encoder import ModalityEncoder
 from .losses import sentiment_classes, task_loss
+from .output import ModelOutput
 from .text_backbone import TextBackbone
 
 
@@ -52,6 +53,19 @@ class SentimentModel(nn.Module):
         # torch.where, not multiplication: NaN in a missing modality's input stays out.
         cleared = {m: torch.where(present[:, i, None, None], inputs[m], torch.zeros_like(inputs[m])) for i, m in enumerate(modalities)}
         return cleared, present
+
+    def result(self, output: torch.Tensor, labels: torch.Tensor | None,
+               extra: dict[str, tuple[float, torch.Tensor]] | None = None) -> ModelOutput:
+        """The forward output from the head's (B, outputs); with labels, the task loss, each extra
+        term by name (weight, value) and `total` = task + Σ weight · term."""
+        prediction, logits = self.prediction(output)
+        result = ModelOutput(prediction=prediction, logits=logits)
+        if labels is not None:
+            task = self.task_loss(output, labels.to(output.dtype))
+            extra = extra or {}
+            total = task + sum(weight * value for weight, value in extra.values())
+            result.losses = {"task": task, **{name: value for name, (_, value) in extra.items()}, "total": total}
+        return result
 
     def prediction(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(prediction (B,): the score, or the arg-max class; logits (B, C) or None) from the head's output."""

@@ -32,10 +32,4 @@ class Concat(SentimentModel):
     def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None) -> ModelOutput:
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         h = torch.stack([self.encoders[m](inputs[m], lengths[m])[0] for m in self.config.modalities], 1)  # (B, M, d)
-        output = self.head(torch.where(present.unsqueeze(-1), h, 0.0), present)  # (B, outputs)
-        prediction, logits = self.prediction(output)
-        result = ModelOutput(prediction=prediction, logits=logits)
-        if labels is not None:
-            task = self.task_loss(output, labels.to(output.dtype))
-            result.losses = {"task": task, "total": task}
-        return result
+        return self.result(self.head(torch.where(present.unsqueeze(-1), h, 0.0), present), labels)

@@ -14,12 +14,20 @@ from .base import SentimentModel
 from .concat import Concat, ConcatConfig
 from .config import LossConfig, ModelConfig
 from .dsrf import DSRF
+from .misa import MISA, MISAConfig
+from .mult import MulT, MulTConfig
+from .self_mm import SelfMM, SelfMMConfig
 from .text_backbone import TextBackbone
+from .tfn import TFN, TFNConfig
 
 # name -> (model class, its own settings' dataclass)
 MODELS: dict[str, tuple[type[SentimentModel], type]] = {
     "dsrf": (DSRF, LossConfig),
     "concat": (Concat, ConcatConfig),
+    "tfn": (TFN, TFNConfig),
+    "mult": (MulT, MulTConfig),
+    "misa": (MISA, MISAConfig),
+    "self_mm": (SelfMM, SelfMMConfig),
 }
 MODEL_NAMES = tuple(MODELS)
 
@@ -27,6 +35,14 @@ MODEL_NAMES = tuple(MODELS)
 def own_config(name: str, values: dict[str, Any] | None):
     """The model's own settings from params (`model.<name>`, DSRF: `loss`), checked like any section."""
     return section_from_params(MODELS[name][1], "loss" if name == "dsrf" else f"model.{name}", values)
+
+
+def for_store(own, train_size: int):
+    """The own settings with what the store fixes filled in: the training split's size, for a model
+    that keeps per-clip state (Self-MM) and was not given one."""
+    if getattr(own, "train_size", None) == 0:
+        return dataclasses.replace(own, train_size=train_size)
+    return own
 
 
 def build_model(config: ModelConfig, own, text_backbone: TextBackbone | None = None) -> SentimentModel:
