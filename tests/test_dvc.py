@@ -4,7 +4,7 @@ Runs the project's own dvc.yaml and stage commands on a tiny text-only dataset (
 seed), so it checks the wiring, not model quality: `dvc repro` twice (the second does nothing), a
 change of model code or of a train param reruns only train and evaluate, and after `dvc exp run` the
 comparison `dvc exp show --only-changed` draws in a 120-column terminal shows the changed param
-and the test metrics whole.
+and the test metrics whole; every baseline runs through the same chain with `-S model.name=...`.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from pipeline.checkpoint import load_checkpoint
+from pipeline.model import MODEL_NAMES
 
 from .features_support import tiny_bert
 
@@ -130,3 +133,11 @@ def test_repro_reruns_what_changed_and_exp_show_is_readable(tmp_path):
     assert cell["train.lr"] == "0.02", table
     seeds = run("dvc", "metrics", "show", "metrics_seeds.json", cwd=project)
     assert "test.mae_std" in seeds and "test.per_seed.3.mae" in seeds
+
+
+    # Every model of the harness through the same chain: train and evaluate rerun, nothing else.
+    for name in MODEL_NAMES:
+        if name != "dsrf":
+            assert ran(run("dvc", "exp", "run", "-n", name.replace("_", "-"), "-S", f"model.name={name}", cwd=project)) == {"train", "evaluate"}
+            assert json.loads((project / "metrics.json").read_text())["test"]["mae"] > 0
+            assert load_checkpoint(project / "models" / "seed_3.pt")["model_config"]["name"] == name

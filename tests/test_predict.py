@@ -17,7 +17,9 @@ import pytest
 import torch
 import yaml
 
+from pipeline.checkpoint import load_checkpoint
 from pipeline.data.synthetic import mmsa_split, write_mmsa
+from pipeline.model import MODEL_NAMES
 from pipeline.predict import rows_in, windows_of
 from pipeline.predict_cli import expand
 
@@ -188,17 +190,18 @@ def test_a_folder_gives_every_media_file_the_stages_accept(tmp_path):
     assert [p.name for p in expand([tmp_path])] == ["a.mp4", "b.m4v", "c.mpg", "d.opus"]
 
 
-def test_a_baseline_scores_without_dsrfs_explanation(workspace, tmp_path):
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if name != "dsrf"])
+def test_a_baseline_scores_without_dsrfs_explanation(workspace, tmp_path, name):
     params = yaml.safe_load((workspace / "params.yaml").read_text())
-    params["model"]["name"] = "concat"
+    params["model"]["name"] = name
     params["train"].update(out=str(tmp_path / "models"), state=str(tmp_path / "runs"))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     pipeline("train", "--params", str(tmp_path / "params.yaml"), cwd=workspace)
     report = tmp_path / "report.html"
     out = json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--model",
                              str(tmp_path / "models"), "--json", "--report", str(report)).stdout)
-    assert out["model"] == "concat" and -3 <= out["score"] <= 3 and "routing" not in out
+    assert out["model"] == name and -3 <= out["score"] <= 3 and "routing" not in out
     assert out["modalities"]["t"] == {"present": True} and set(out["modalities"]) == {"t", "a", "v"}
     page = report.read_text()
-    assert "model: concat," in page and "factor weights" not in page and "α emotion" not in page
-    assert json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--json").stdout)["model"] == "dsrf"
+    assert f"model: {name}," in page and "factor weights" not in page and "α emotion" not in page
+    assert load_checkpoint(tmp_path / "models" / "seed_5.pt")["model_config"]["name"] == name
