@@ -23,6 +23,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data.batch import Batch
 from .data.build import truncate
 from .features.clip import ClipFeatures
+from .features.expression import COLUMNS as EXPRESSION_COLUMNS
 from .metrics import class_names, fine_classes
 from .model import FACTORS, DSRFOutput, SentimentModel
 from .train import is_better
@@ -62,6 +63,7 @@ class Prediction:
     modalities: dict[str, ModalityReport]
     transcript: dict[str, Any]
     windows: list[dict[str, float]] = field(default_factory=list)  # start, end, score per window
+    expressions: list[dict[str, float]] = field(default_factory=list)  # per face frame: time, the 7 probabilities, valence
     routing: dict[str, list[list[float]]] = field(default_factory=dict)  # m -> (4 factors, K capsules)
 
     def to_json(self) -> dict[str, Any]:
@@ -193,8 +195,20 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
         modalities=reports,
         transcript=asdict(clip.transcript),
         windows=[{"start": s, "end": e, "score": float(p)} for (s, e), p in zip(spans, out.prediction)],
+        expressions=expression_timeline(clip),
         routing=routing,
     )
+
+
+def expression_timeline(clip: ClipFeatures) -> list[dict[str, float]]:
+    """The face pass's expression probabilities and valence of each frame with a face; [] without them."""
+    face = clip.modalities.get("v")
+    columns = face.settings.get("columns", []) if face is not None and face.present else []
+    if not set(EXPRESSION_COLUMNS) <= set(columns):
+        return []
+    index = [columns.index(c) for c in EXPRESSION_COLUMNS]
+    return [{"time": round(float(t), 3), **{c: round(float(v), 4) for c, v in zip(EXPRESSION_COLUMNS, row[index])}}
+            for t, row, found in zip(face.times[:, 0], face.values, face.face) if found]
 
 
 def explanation(out: DSRFOutput, modalities: tuple[str, ...], present: torch.Tensor,

@@ -35,15 +35,19 @@ def expand(videos: list[Path]) -> list[Path]:
     return found
 
 
-def strongest_frame(trained: TrainedModel, clip, video: Path):
-    """The face frame furthest from the training mean, as (BGR image, seconds); None without one."""
-    from .report import strongest_face_time
+def strongest_frame(trained: TrainedModel, clip, video: Path, prediction: Prediction):
+    """The face frame with the strongest facial signal, as (BGR image, seconds); None without one:
+    the most expressive frame, or (features without expressions) the one furthest from the training mean."""
+    from .report import strongest_expression_time, strongest_face_time
 
     face = clip.modalities.get("v")
     norm = trained.manifest["norm"].get("v")
     if face is None or not face.present or norm is None:
         return None
-    moment = strongest_face_time(face.values, face.times, face.face, np.asarray(norm["mean"]), np.asarray(norm["std"]))
+    moment = (strongest_expression_time(prediction.expressions) if prediction.expressions else
+              strongest_face_time(face.values, face.times, face.face, np.asarray(norm["mean"]), np.asarray(norm["std"])))
+    if moment is None:
+        return None
     fps = face.settings.get("fps", 5.0)
     for t, frame in iter_frames(probe(video), fps, face.settings.get("max_side", 320)):
         if t >= moment - 1e-6:
@@ -106,7 +110,7 @@ def predict_command(
             timings.append((middle - begin, time.perf_counter() - middle))
             predictions.append(prediction)
             if report:
-                sections.append((prediction, strongest_frame(trained, extraction.clip, path)))
+                sections.append((prediction, strongest_frame(trained, extraction.clip, path, prediction)))
             for warning in extraction.warnings:
                 typer.echo(f"warning: {path}: {warning}", err=True)
         if report:

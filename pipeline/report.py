@@ -1,7 +1,9 @@
 """The explanation report: one self-contained HTML page (figures inlined as PNG) per set of clips.
 
-Per clip: the transcript on a timeline with the window scores, the frame with the strongest facial
-signal (the face frame furthest from the training mean of the face features) and, for DSRF, the
+Per clip: the transcript on a timeline with the window scores and, under it on the same time axis,
+the facial expression of each frame with a face (the face pass's probabilities and valence); the
+frame with the strongest facial signal (the most expressive one: least neutral; for features
+without expressions, the face frame furthest from the training mean) and, for DSRF, the
 modality weights and heat maps of the factor weights and of the routing coefficients per modality
 (a baseline has none of these: its section says which modalities were present).
 """
@@ -31,6 +33,11 @@ def strongest_face_time(values: np.ndarray, times: np.ndarray, face: np.ndarray,
     return float(times[int(np.argmax(distance)), 0])
 
 
+def strongest_expression_time(timeline: list[dict[str, float]]) -> float | None:
+    """Time (s) of the most expressive face frame (the lowest neutral probability); None without one."""
+    return min(timeline, key=lambda frame: frame["expr_neutral"])["time"] if timeline else None
+
+
 def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -41,7 +48,9 @@ def _png(fig) -> str:
 def timeline(prediction: Prediction) -> str:
     words = prediction.transcript["words"]
     end = max([w["end"] for w in words] + [win["end"] for win in prediction.windows] + [1e-3])
-    fig, ax = plt.subplots(figsize=(9, 2.4))
+    rows = 2 if prediction.expressions else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.4 * rows), sharex=True, squeeze=False)
+    ax = axes[0, 0]
     for win in prediction.windows:
         ax.hlines(win["score"], win["start"], win["end"], color="tab:red", linewidth=3)
     for i, w in enumerate(words):
@@ -49,7 +58,19 @@ def timeline(prediction: Prediction) -> str:
         ax.axvspan(w["start"], w["end"], color="tab:blue", alpha=0.08)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set(xlim=(0, end), ylim=(-3.8, 3.2), xlabel="seconds", ylabel="score", title="transcript and window scores")
+    if prediction.expressions:
+        expression_axes(axes[1, 0], prediction.expressions)
     return _png(fig)
+
+
+def expression_axes(ax, frames: list[dict[str, float]]) -> None:
+    """Stacked expression probabilities per face frame, the valence over them; gaps where no face."""
+    times = np.array([f["time"] for f in frames])
+    names = [k for k in frames[0] if k.startswith("expr_")]
+    ax.stackplot(times, *[[f[n] for f in frames] for n in names], labels=[n[5:] for n in names], alpha=0.75, step="post")
+    ax.plot(times, [(f["valence"] + 1) / 2 for f in frames], color="black", linewidth=1.5, label="valence (rescaled)")
+    ax.set(ylim=(0, 1), xlabel="seconds", ylabel="probability", title="facial expression (frames with a face)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
 
 
 def weights_figure(prediction: Prediction) -> str:

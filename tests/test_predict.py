@@ -6,6 +6,9 @@ long clips are windowed, the report renders — not the quality of the score.
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
+import io
 import json
 import shutil
 import subprocess
@@ -16,11 +19,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.synthetic import mmsa_split, write_mmsa
 from pipeline.model import MODEL_NAMES
+from pipeline.features.expression import EXPRESSIONS
 from pipeline.predict import rows_in, windows_of
+from pipeline.predict import ModalityReport, Prediction
+from pipeline.report import strongest_expression_time, timeline
 from pipeline.predict_cli import expand
 
 from .features_support import make_clip, tiny_bert
@@ -152,12 +159,25 @@ def test_report_is_a_page_with_figures(workspace, tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert shot.is_file(), result.stderr[-2000:]
-    from PIL import Image
-
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 20, "the screenshot is blank"
     console_errors = [line for line in result.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()]
     assert console_errors == []
+
+
+def test_the_expression_timeline_and_the_frame_it_picks(workspace):
+    out = json.loads(predict(workspace, "--video", "raw/vid/2.mp4", "--text", TEXTS[2], "--json").stdout)
+    frames = out["expressions"]
+    assert len(frames) == 4 and [f["time"] for f in frames] == [0.0, 0.5, 1.0, 1.5]  # a 2 s face clip at 2 fps
+    for frame in frames:
+        assert sum(frame[f"expr_{e}"] for e in EXPRESSIONS) == pytest.approx(1.0, abs=1e-3) and -1 <= frame["valence"] <= 1
+    assert strongest_expression_time(frames) == min(frames, key=lambda f: f["expr_neutral"])["time"]
+    assert strongest_expression_time([]) is None
+    # The report's timeline gets a second row, the expressions, on the transcript's time axis.
+    prediction = Prediction(**{**out, "modalities": {m: ModalityReport(**r) for m, r in out["modalities"].items()}})
+    with_row = Image.open(io.BytesIO(base64.b64decode(timeline(prediction))))
+    without = Image.open(io.BytesIO(base64.b64decode(timeline(dataclasses.replace(prediction, expressions=[])))))
+    assert with_row.height > 1.6 * without.height and with_row.width >= without.width
 
 
 def test_windows_and_rows_by_time():

@@ -21,7 +21,7 @@ from .acoustic import acoustic_features
 from .align import align_to_words
 from .cache import PartCache, content_hash, text_hash
 from .clip import ClipFeatures, ModalityFeatures, Transcript
-from .face import face_features
+from .face import face_features, face_model_digest
 from .media import MediaInfo, load_audio, probe
 from .settings import FeaturesSettings, TranscribeSettings, settings_key
 from .text import CACHE_VERSION as TEXT_CACHE_VERSION, text_features
@@ -118,7 +118,7 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
         # (both spend their time in native code that releases the GIL).
         has_video = "v" in wanted and clip.info is not None and clip.info.has_video
         if has_video:
-            keys["v"] = settings_key(settings.face)
+            keys["v"] = settings_key(settings.face, face_model_digest(settings.face))
             faces = pool.submit(_face_step, clip, keys["v"], settings)
         transcript, keys["transcript"] = transcript_of(clip, asr, warnings)
         modalities = _text_and_audio(clip, transcript, asr, settings, wanted, keys, warnings)
@@ -203,7 +203,7 @@ def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
     from transformers import AutoConfig
 
     from .acoustic import smile
-    from .face import FACE_COLUMNS
+    from .face import FACE_COLUMNS, GEOMETRY_COLUMNS
     from .models import resolve_model
 
     if settings.face.backend != "opencv":
@@ -211,7 +211,7 @@ def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
                          "extracted; build the store (`dvc repro tensors`) and run this again")
     text = AutoConfig.from_pretrained(resolve_model(settings.text.model, "features.text.model")).hidden_size
     audio = len(smile(settings.audio.feature_set).feature_names)
-    return {"t": text, "a": audio, "v": len(FACE_COLUMNS)}
+    return {"t": text, "a": audio, "v": len(FACE_COLUMNS if settings.face.expression_model else GEOMETRY_COLUMNS)}
 
 
 def missing(extractor: str, model: str) -> ModalityFeatures:

@@ -1,10 +1,11 @@
 """Facial features per sampled video frame; frames with no face are kept, zero-filled and marked.
 
 Backends:
-- `opencv` (core environment): OpenCV Haar cascades for the face, the eyes and the smile, plus
-  face geometry and motion. 16 values per frame (FACE_COLUMNS). A stand-in for a learned face
-  model where none installs with this environment: it measures position, size, eye geometry, smiling,
-  brightness and movement, not action units.
+- `opencv` (core environment): OpenCV Haar cascades for the face, the eyes and the smile, face
+  geometry and motion (16 values, GEOMETRY_COLUMNS), and the facial expression of the face crop —
+  7 probabilities and their valence from a trained network (expression.py; 8 values): 24 values
+  per frame (FACE_COLUMNS), the expression part left out with `expression_model: ""`. The crops of
+  a clip go through the expression network in one batch.
 - `pyfeat` (its own environment: py-feat needs torch 2.14.1): py-feat's Detectorv2 (or v1)
   action units, emotions and head pose of the most confident face per frame.
 """
@@ -18,10 +19,13 @@ import cv2
 import numpy as np
 
 from .clip import ModalityFeatures
+from .expression import COLUMNS as EXPRESSION_COLUMNS
+from .expression import crop as expression_crop
+from .expression import expressions, model_digest
 from .media import MediaInfo, iter_frames
 from .settings import FaceSettings
 
-FACE_COLUMNS = (
+GEOMETRY_COLUMNS = (
     "face_x", "face_y", "face_w", "face_h",  # box centre and size, as fractions of the frame
     "eyes", "eye_distance", "eye_tilt",  # eyes found (0-2), their distance / face width, angle (rad)
     "smile", "smile_width",  # a smile found (0/1), its width / face width
@@ -30,9 +34,15 @@ FACE_COLUMNS = (
     "face_motion",  # mean absolute change of the face crop since that frame, in [0, 1]
     "faces",  # how many faces the cascade found
 )
+FACE_COLUMNS = (*GEOMETRY_COLUMNS, *EXPRESSION_COLUMNS)
 CROP = 64  # side of the face crop compared between frames
 EYE_SEARCH = 128  # side of the face image the eye and smile cascades search
 SCALE_STEP = 1.2  # cascade pyramid step: half the time of 1.1; the test face is still found with its eyes and smile
+
+
+def face_model_digest(settings: FaceSettings) -> str:
+    """What of the face pass's models its cache key needs beyond the settings: the expression network's file."""
+    return model_digest(settings.expression_model) if settings.backend == "opencv" else ""
 
 
 def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
@@ -40,8 +50,9 @@ def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
     if settings.backend == "pyfeat":
         values, face, model, columns = _pyfeat(frames, settings)
     else:
-        values, face = opencv_features(frame for _, frame in frames)
-        model, columns = "haarcascade_frontalface_default+eye+smile", list(FACE_COLUMNS)
+        values, face = opencv_features((frame for _, frame in frames), settings.expression_model)
+        model = "haarcascade_frontalface_default+eye+smile" + (f"+{settings.expression_model}" if settings.expression_model else "")
+        columns = list(FACE_COLUMNS if settings.expression_model else GEOMETRY_COLUMNS)
     starts = np.arange(len(values), dtype=np.float32) / settings.fps
     times = np.stack([starts, starts + 1 / settings.fps], axis=1)  # (T, 2)
     described = {"backend": settings.backend, "fps": settings.fps, "max_side": settings.max_side, "columns": columns}
@@ -55,16 +66,17 @@ def cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier, cv2.Cascad
     return tuple(cv2.CascadeClassifier(folder + name) for name in names)
 
 
-def opencv_features(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 16) float32 features and (T,) bool face found, from (H, W, 3) BGR frames."""
+def opencv_features(frames: Iterable[np.ndarray], expression_model: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(T, 24) float32 features — (T, 16) without `expression_model` — and (T,) bool face found,
+    from (H, W, 3) BGR frames."""
     face_cascade, eye_cascade, smile_cascade = cascades()
-    rows, found = [], []
+    rows, found, crops = [], [], []
     previous: tuple[np.ndarray, np.ndarray] | None = None  # (box, crop) of the last frame with a face
     for frame in frames:
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         height, width = grey.shape
         boxes = face_cascade.detectMultiScale(grey, SCALE_STEP, 5, minSize=(max(24, min(height, width) // 10),) * 2)
-        row = np.zeros(len(FACE_COLUMNS), np.float32)
+        row = np.zeros(len(GEOMETRY_COLUMNS), np.float32)
         found.append(len(boxes) > 0)
         if len(boxes):
             x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
@@ -83,9 +95,16 @@ def opencv_features(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarra
                 row[14] = np.abs(crop - previous[1]).mean()
             row[15] = len(boxes)
             previous = (box, crop)
+            if expression_model:
+                crops.append(expression_crop(grey, (x, y, w, h)))
         rows.append(row)
-    values = np.array(rows, np.float32).reshape(-1, len(FACE_COLUMNS))  # (T, 16)
-    return values, np.array(found, bool)
+    found = np.array(found, bool)
+    values = np.array(rows, np.float32).reshape(-1, len(GEOMETRY_COLUMNS))  # (T, 16)
+    if not expression_model:
+        return values, found
+    expressed = np.zeros((len(values), len(EXPRESSION_COLUMNS)), np.float32)  # (T, 8): 0 where no face
+    expressed[found] = expressions(np.stack(crops) if crops else np.zeros((0, 64, 64), np.uint8), expression_model)
+    return np.concatenate([values, expressed], axis=1), found
 
 
 def _eyes(cascade: cv2.CascadeClassifier, upper: np.ndarray) -> tuple[float, float, float]:

@@ -55,6 +55,7 @@ class AcousticSettings:
 class FaceSettings:
     backend: str = "opencv"  # opencv (Haar cascades, core env) | pyfeat (its own env)
     model: str = ""  # pyfeat: "v2" (default) or "v1"; unused by opencv
+    expression_model: str = "fer"  # opencv: the facial expression network (`fer`'s, or a .h5/.keras file); "" = none
     fps: float = 5.0  # frames sampled per second of video
     max_side: int = 320  # frames are scaled so their longer side is at most this many pixels
 

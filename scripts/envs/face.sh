@@ -15,7 +15,7 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 0
 VENV=.venv-face-test
 WHAT=py-feat
-INPUTS=(pyproject.toml scripts/envs/common.sh scripts/envs/face.sh scripts/envs/pyfeat_random_weights.py)
+INPUTS=(pyproject.toml requirements-nodeps.txt scripts/envs/common.sh scripts/envs/face.sh scripts/envs/pyfeat_random_weights.py)
 TORCH=2.14.1
 TORCHVISION=0.29.1
 EXTRAS=${FACE_EXTRAS:-face,asr,offline,dev}
@@ -31,6 +31,7 @@ if ! "$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]" >> "$LOG" 2>&1; t
     step "pip install -e .[face]" "$VENV/bin/python" -m pip install --quiet -e ".[face]"
 fi
 
+step "pip install --no-deps -r requirements-nodeps.txt" "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt
 # torchcodec (imported by py-feat) dlopens FFmpeg's shared libraries: Debian's, installed if missing.
 if ! ldconfig -p 2>/dev/null | grep -q 'libavformat\.so\.[0-9]'; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

