@@ -7,11 +7,13 @@ installed, else the MOSI sample looped), made once in a temporary folder. Settin
 (Whisper base int8 from the offline package, MiniLM, eGeMAPSv02, the OpenCV face backend at 5 fps).
 Models load in a warm-up run first; each step is then compared with calling its library directly on
 the same input (faster-whisper's transcribe, openSMILE's process_signal), the target being at most
-10% over it, and the total at most 0.5x real time.
+10% over it, and the total at most 0.5x real time. Last, the face pass alone with and without its
+expression network, in turn on the same clips (median of 3 each).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.features.acoustic import smile  # noqa: E402
+from pipeline.features.face import face_features  # noqa: E402
 from pipeline.features.extract import ClipInput, extract_clip  # noqa: E402
 from pipeline.features.media import SAMPLE_RATE, load_audio, probe  # noqa: E402
 from pipeline.features.settings import features_settings, transcribe_settings  # noqa: E402
@@ -61,6 +64,12 @@ def direct_baselines(clip: Path, asr, settings) -> dict[str, float]:
     return {"transcribe": transcribe, "acoustic": time.perf_counter() - start}
 
 
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, nargs="+", default=[10, 60])
@@ -82,6 +91,13 @@ def main() -> None:
                 print(f"{seconds:>5}s {step:>11} {spent / seconds:10.3f} {baseline}")
             words = len(extraction.clip.transcript.words)
             print(f"{seconds:>5}s {'TOTAL':>11} {total / seconds:10.3f}   ({words} words; target <= 0.5)")
+        if settings.face.expression_model:  # the face pass with and without its expression network, in turn
+            without = dataclasses.replace(settings.face, expression_model="")
+            print(f"\n{'clip':>6} {'face pass':>24} {'s/s video':>10}  (median of 3, target <= 0.3 at {settings.face.fps:g} fps)")
+            for seconds, clip in clips.items():
+                for name, face in (("geometry only", without), (f"+ expression ({settings.face.expression_model})", settings.face)):
+                    spent = sorted(timed(lambda: face_features(probe(clip), face)) for _ in range(3))[1]
+                    print(f"{seconds:>5}s {name:>24} {spent / seconds:10.3f}")
 
 
 if __name__ == "__main__":
