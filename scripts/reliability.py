@@ -1,6 +1,7 @@
 """Does DSRF earn its complexity where reliability varies per clip? The table, the curves, the explanations.
 
     .venv/bin/python scripts/reliability.py --seeds 1111 1112 1113 1114 1115          # everything below
+    .venv/bin/python scripts/reliability.py --training perturbation                     # one half (two processes share a machine)
     .venv/bin/python scripts/reliability.py --explain-grid --seeds 1111 1112 1113      # the USF options, on valid
 
 The benchmark is pipeline/data/reliability.py: 1,500 / 300 / 300 clips whose modalities are each
@@ -181,6 +182,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1111, 1112, 1113, 1114, 1115])
     parser.add_argument("--explain-grid", action="store_true", help="compare the USF options on valid (DSRF, perturbation on)")
+    parser.add_argument("--training", choices=TRAINING, nargs="+", default=list(TRAINING), help="which half of the table")
+    parser.add_argument("--models", choices=MODELS, nargs="+", default=list(MODELS), help="rows to run (the table lists those done)")
     args = parser.parse_args()
     stores = ensure_stores()
     report: dict = {"seeds": args.seeds}
@@ -198,10 +201,13 @@ def main() -> None:
         (WORK / "explain_grid.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
         return
-    oracle = run(ORACLE, {}, stores["oracle"], args.seeds, stores["oracle_clean"])
-    for training, extra in TRAINING.items():
+    for training in args.training:
+        extra = TRAINING[training]
+        if training == "no perturbation":  # the oracle first: the other half finds it done
+            run(ORACLE, {}, stores["oracle"], args.seeds, stores["oracle_clean"])
         rows = {name: run(f"{name} {training}", {**overrides, **extra}, stores["stressed"], args.seeds, stores["clean"])
-                for name, overrides in tqdm(MODELS.items(), desc=training)}
+                for name, overrides in tqdm(MODELS.items(), desc=training) if name in args.models}
+        oracle = run(ORACLE, {}, stores["oracle"], args.seeds, stores["oracle_clean"])
         text = table(rows, oracle)
         (WORK / f"table_{slug(training)}.md").write_text(text + "\n")
         print(f"\n{training}:\n{text}")
@@ -212,8 +218,8 @@ def main() -> None:
         plot_curves(all_curves, FIGURES / f"reliability_curves_{slug(training)}.png", f"Robustness on the clean test split, {training}")
         report[training]["explanations"] = {name: explanation_quality(r, stores["stressed"], args.seeds)
                                             for name, r in rows.items() if name.startswith("DSRF") and "USF" not in name}
-    report["oracle"] = {k: v for k, v in oracle.items() if k != "folder"}
-    (WORK / "report.json").write_text(json.dumps(report, indent=1))
+        report[training]["oracle"] = {k: v for k, v in oracle.items() if k != "folder"}
+        (WORK / f"report_{slug(training)}.json").write_text(json.dumps(report[training], indent=1))
 
 
 if __name__ == "__main__":
