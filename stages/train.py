@@ -16,13 +16,15 @@ import typer
 from pipeline.distributed import relaunch_with_torchrun
 from pipeline.errors import one_line_errors
 from pipeline.params import load_params
-from pipeline.train import train_seeds, train_setup
+from pipeline.data.store import read_manifest
+from pipeline.train import check_store, train_seeds, train_setup
 
 
 def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data, model, loss, train).")) -> None:
     """Train the model for every seed of train.seeds, choosing each checkpoint on the valid split."""
     with one_line_errors():
         setup = train_setup(load_params(params))
+        check_store(setup, read_manifest(setup.train.store))  # here too: before torchrun starts any process
         if setup.train.nproc > 1 and "WORLD_SIZE" not in os.environ:
             code = relaunch_with_torchrun(setup.train.nproc, "stages.train", ["--params", str(params)])
             if code:
