@@ -1,4 +1,5 @@
-"""DSRF configuration: the fields of params.yaml `model:` and `loss:`, and the paper's presets.
+"""DSRF configuration: the fields of params.yaml `model:` and `loss:` (the paper's per-dataset
+presets are `pipeline/datasets.py`).
 
 Every default is the one docs/model.md gives. `from_params` refuses unknown keys and wrong types
 with a message naming the key, so a typo in params.yaml fails before any work starts.

@@ -1,4 +1,4 @@
-"""Fusion heads (docs/model.md §5 eq. 16): the weighted modality outputs w^m z^m -> task output.
+"""Fusion heads (docs/model.md §5; the paper's eq. 16): the weighted modality outputs w^m z^m -> task output.
 
 `concat` (default) is the paper's: an MLP over [w^t z^t ; w^a z^a ; w^v z^v]. `attention` pools the
 modalities with a learned query, `transformer` mixes them with one encoder layer and averages;

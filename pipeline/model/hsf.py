@@ -53,7 +53,7 @@ class HierarchicalFactorization(nn.Module):
         task: str,
         cfg: LossConfig,
     ) -> dict[str, torch.Tensor]:
-        """Every loss term of §2 by name, plus their weighted sum `hsf`.
+        """Every loss term of docs/model.md §3 by name, plus their weighted sum `hsf`.
 
         factors (B, M, 4, d); context_target S (B, M, d); present (B, M); labels, classes (B,).
         """

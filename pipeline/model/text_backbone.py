@@ -7,8 +7,8 @@ features the store holds. Exactly so for clips within `tensors.max_len.t`: the f
 the encoder over the whole transcript before the store kept the first rows, while here the
 encoder reads only the kept tokens (MMSA's fine-tuning truncates the same way).
 
-Beyond the model of docs/model.md §2–§8, which takes frozen features (§9 describes this); the paper fine-tunes BERT but gives no
-learning rate for it (`train.text_lr` sets it).
+docs/model.md §9 describes this option; the model of §2–§8 takes frozen features. The paper
+fine-tunes BERT but gives no learning rate for it (`train.text_lr` sets it).
 """
 from __future__ import annotations
 
