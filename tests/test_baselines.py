@@ -81,11 +81,12 @@ def test_a_missing_modality_is_never_read(name):
 
 
 @pytest.mark.parametrize("name", BASELINES)
-def test_classification_gives_logits_and_a_class(name):
+def test_classification_gives_logits_and_the_score_of_a_class(name):
     model = model_of(name, task="classification")
     inputs, lengths, labels = make_batch(8)
     out = model(inputs, lengths, labels=labels, index=torch.arange(8))
-    assert out.logits.shape == (8, 7) and out.prediction.dtype == torch.long and torch.isfinite(out.loss)
+    assert out.logits.shape == (8, 7) and torch.isfinite(out.loss)
+    assert torch.equal(out.prediction, out.logits.argmax(-1).float() - 3)  # the score the class stands for
     out.loss.backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]
     assert not unused, unused  # DDP needs every parameter in every step

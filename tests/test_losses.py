@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pipeline.model.dri import squash
-from pipeline.model.losses import cross_correlation_penalty, sentiment_classes, supervised_contrastive
+from pipeline.model.losses import class_scores, cross_correlation_penalty, sentiment_classes, supervised_contrastive
 
 
 def test_supervised_contrastive_by_hand():
@@ -66,3 +66,10 @@ def test_sentiment_classes_sims_edges_put_edge_values_in_the_lower_bin():
     labels = torch.tensor([-1.0, -0.7, -0.5, -0.1, 0.0, 0.1, 0.5, 0.7, 1.0])
     edges = (-0.7, -0.1, 0.1, 0.7)
     assert sentiment_classes(labels, 5, edges).tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4]
+
+
+def test_each_class_stands_for_a_score_in_its_own_class():
+    for classes, edges in ((7, ()), (5, (-0.7, -0.1, 0.1, 0.7))):
+        scores = class_scores(classes, edges)
+        assert torch.equal(sentiment_classes(scores, classes, edges), torch.arange(classes))
+    assert class_scores(5, (-0.7, -0.1, 0.1, 0.7)).tolist() == pytest.approx([-0.85, -0.4, 0.0, 0.4, 0.85])

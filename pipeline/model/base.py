@@ -12,7 +12,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .encoder import ModalityEncoder
-from .losses import sentiment_classes, task_loss
+from .losses import class_scores, sentiment_classes, task_loss
 from .output import ModelOutput
 from .text_backbone import TextBackbone
 
@@ -68,10 +68,14 @@ class SentimentModel(nn.Module):
         return result
 
     def prediction(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(prediction (B,): the score, or the arg-max class; logits (B, C) or None) from the head's output."""
-        if self.config.task == "regression":
+        """(prediction (B,), a score; logits (B, C) or None) from the head's output. A classifier's
+        score is the one its arg-max class stands for, so selection, metrics and predict read every
+        model the same way."""
+        c = self.config
+        if c.task == "regression":
             return output.squeeze(-1), None
-        return output.argmax(-1), output
+        scores = class_scores(c.num_classes, c.class_edges).to(output.device, output.dtype)
+        return scores[output.argmax(-1)], output
 
     def task_loss(self, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean task loss: L1 on scores, or cross-entropy on the labels' sentiment classes."""

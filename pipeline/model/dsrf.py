@@ -16,7 +16,7 @@ With a `TextBackbone` (train.finetune_text), the text input is computed from tok
 the model (text_backbone.py), so the text encoder trains with the rest.
 
 Deviations beyond those of the submodules:
-- `task: classification` returns the arg-max class index as `prediction` (the logits as `logits`);
+- `task: classification` returns the score its arg-max class stands for as `prediction` (the logits as `logits`);
 - with `use_dri: false` the reported routing is the uniform 1/K (what routing with no update is).
 """
 from __future__ import annotations

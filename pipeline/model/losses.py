@@ -21,6 +21,16 @@ def sentiment_classes(labels: torch.Tensor, num_classes: int, class_edges: tuple
     return (torch.round(labels.clamp(-half, half)) + half).long()
 
 
+def class_scores(num_classes: int, class_edges: tuple[float, ...]) -> torch.Tensor:
+    """The score each sentiment class stands for (C,): the integer it rounds to (MOSI/MOSEI), or the
+    middle of its interval in [-1, 1] (SIMS), so a classifier's prediction is a score like a regressor's."""
+    if class_edges:
+        bounds = torch.tensor([-1.0, *class_edges, 1.0])
+        return (bounds[:-1] + bounds[1:]) / 2
+    half = num_classes // 2
+    return torch.arange(-half, half + 1, dtype=torch.float32)
+
+
 def task_loss(output: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor, task: str) -> torch.Tensor:
     """Per-sample task loss, no reduction: L1 on scores (output (...,)) or cross-entropy (output (..., C))."""
     if task == "regression":
