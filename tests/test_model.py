@@ -178,8 +178,8 @@ def test_usf_loss_maximizes_entropy():
     model = build()
     inputs, lengths, labels = make_batch(4)
     losses = model(inputs, lengths, labels=labels).losses
-    gamma_u = model.loss_config.gamma_u
-    assert torch.allclose(losses["usf"], losses["usf_kl"] - gamma_u * losses["usf_ent"])
+    w = model.loss_config
+    assert torch.allclose(losses["usf"], losses["usf_kl"] - w.gamma_u * losses["usf_ent"] + w.w_probe * losses["usf_probe"])
     assert losses["usf_ent"] > 0
 
 
@@ -193,14 +193,15 @@ def test_batch_of_one_has_zero_contrastive_terms():
 
 def test_the_probe_loss_trains_the_probe_and_the_temperature_sharpens_the_weights():
     inputs, lengths, labels = make_batch(8)
-    plain = build()
-    with_probe = DSRF(plain.config, LossConfig(w_probe=0.5))
-    with_probe.load_state_dict(plain.state_dict())
-    a, b = plain(inputs, lengths, labels=labels).losses, with_probe(inputs, lengths, labels=labels).losses
+    paper = build(usf_temperature=1.0)
+    paper = DSRF(paper.config, LossConfig(w_probe=0.0))
+    with_probe = DSRF(paper.config, LossConfig(w_probe=0.5))
+    with_probe.load_state_dict(paper.state_dict())
+    a, b = paper(inputs, lengths, labels=labels).losses, with_probe(inputs, lengths, labels=labels).losses
     assert a["usf_probe"] > 0 and torch.allclose(a["usf_probe"], b["usf_probe"])
     assert torch.allclose(b["usf"], a["usf"] + 0.5 * a["usf_probe"])
-    sharp = DSRF(dataclasses.replace(plain.config, usf_temperature=0.1))
-    sharp.load_state_dict(plain.state_dict())
+    sharp = DSRF(dataclasses.replace(paper.config, usf_temperature=0.1))
+    sharp.load_state_dict(paper.state_dict())
     spread = lambda out: out.modality_weights.max(1).values - out.modality_weights.min(1).values  # noqa: E731
-    plain.eval(), sharp.eval()
-    assert (spread(sharp(inputs, lengths)) > spread(plain(inputs, lengths))).all()
+    paper.eval(), sharp.eval()
+    assert (spread(sharp(inputs, lengths)) > spread(paper(inputs, lengths))).all()

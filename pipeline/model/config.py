@@ -31,7 +31,7 @@ class LossConfig:
     margin: float = 1.0  # of L_amb
     tau: float = 0.1  # temperature of both contrastive terms
     gamma_u: float = 0.01  # entropy weight inside L_USF
-    w_probe: float = 0.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
+    w_probe: float = 1.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
     w_hsf: float = 1.0
     w_dri: float = 1.0
     w_usf: float = 1.0
@@ -58,8 +58,8 @@ class ModelConfig:
     perturb_std: float = 0.1
     perturb_seed: int = 0  # the fixed ε of eval mode
     lambda_cal: float = 0.1
-    usf_temperature: float = 1.0  # τ of softmax(−ũ/τ) for the factor and modality weights (1: the paper)
-    ambiguity_reads: str = "ambiguity"  # u_a = H(q(r_a)) (the paper) | "emotion": H(q(r_e))
+    usf_temperature: float = 0.3  # τ of softmax(−ũ/τ) for the factor and modality weights (1: the paper)
+    ambiguity_reads: str = "emotion"  # u_a = H(q(r_e)) | "ambiguity": H(q(r_a)) (the paper)
     fusion: str = "concat"
     task: str = "regression"
     num_classes: int = 7
