@@ -21,14 +21,14 @@ import torch
 import yaml
 from PIL import Image
 
-from pipeline.checkpoint import load_checkpoint
 from pipeline.data.synthetic import mmsa_split, write_mmsa
-from pipeline.model import MODEL_NAMES
 from pipeline.features.expression import EXPRESSIONS
-from pipeline.predict import rows_in, windows_of
-from pipeline.predict import ModalityReport, Prediction
-from pipeline.report import strongest_expression_time, timeline
+from pipeline.features.extract import ClipInput, extract_clip
+from pipeline.features.settings import settings_from_record
+from pipeline.model import MODEL_NAMES
+from pipeline.predict import ModalityReport, Prediction, explain, load_trained, rows_in, windows_of
 from pipeline.predict_cli import expand
+from pipeline.report import strongest_expression_time, timeline
 
 from .features_support import make_clip, tiny_bert
 
@@ -210,18 +210,41 @@ def test_a_folder_gives_every_media_file_the_stages_accept(tmp_path):
     assert [p.name for p in expand([tmp_path])] == ["a.mp4", "b.m4v", "c.mpg", "d.opus"]
 
 
-@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if name != "dsrf"])
-def test_a_baseline_scores_without_dsrfs_explanation(workspace, tmp_path, name):
-    params = yaml.safe_load((workspace / "params.yaml").read_text())
-    params["model"]["name"] = name
-    params["train"].update(out=str(tmp_path / "models"), state=str(tmp_path / "runs"))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    pipeline("train", "--params", str(tmp_path / "params.yaml"), cwd=workspace)
+BASELINES = [name for name in MODEL_NAMES if name != "dsrf"]
+
+
+@pytest.fixture(scope="module")
+def baselines(workspace, tmp_path_factory) -> dict[str, Path]:
+    """Each baseline trained (1 epoch) on the workspace's store: name -> its models folder."""
+    folders = {}
+    for name in BASELINES:
+        folder = tmp_path_factory.mktemp(name)
+        params = yaml.safe_load((workspace / "params.yaml").read_text())
+        params["model"]["name"] = name
+        params["train"].update(out=str(folder / "models"), state=str(folder / "runs"))
+        (folder / "params.yaml").write_text(yaml.safe_dump(params))
+        pipeline("train", "--params", str(folder / "params.yaml"), cwd=workspace)
+        folders[name] = folder / "models"
+    return folders
+
+
+def test_a_baseline_scores_from_the_command_without_dsrfs_explanation(workspace, baselines, tmp_path):
     report = tmp_path / "report.html"
     out = json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--model",
-                             str(tmp_path / "models"), "--json", "--report", str(report)).stdout)
-    assert out["model"] == name and -3 <= out["score"] <= 3 and "routing" not in out
+                             str(baselines["concat"]), "--json", "--report", str(report)).stdout)
+    assert out["model"] == "concat" and -3 <= out["score"] <= 3 and "routing" not in out
     assert out["modalities"]["t"] == {"present": True} and set(out["modalities"]) == {"t", "a", "v"}
     page = report.read_text()
-    assert f"model: {name}," in page and "factor weights" not in page and "α emotion" not in page
-    assert load_checkpoint(tmp_path / "models" / "seed_5.pt")["model_config"]["name"] == name
+    assert "model: concat," in page and "factor weights" not in page and "α emotion" not in page
+
+
+def test_every_baseline_checkpoint_rebuilds_and_scores_a_clip(workspace, baselines):
+    trained_dsrf = load_trained(workspace / "models")
+    asr, settings = settings_from_record(trained_dsrf.extraction)
+    clip = extract_clip(ClipInput(workspace / "raw" / "vid" / "0.mp4", text="i loved this movie"), asr, settings).clip
+    for name, folder in baselines.items():
+        trained = load_trained(folder)
+        assert trained.model.config.name == name and type(trained.model).__name__ != "DSRF"
+        out = explain(trained, clip, "0.mp4", 10.0).to_json()
+        assert out["model"] == name and -3 <= out["score"] <= 3 and "routing" not in out, name
+        assert all(set(m) == {"present"} for m in out["modalities"].values()), name
