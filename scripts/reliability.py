@@ -1,7 +1,7 @@
 """Does DSRF earn its complexity where reliability varies per clip? The table, the curves, the explanations.
 
-    .venv/bin/python scripts/reliability.py --seeds 1111 1112 1113 1114 1115          # everything below
-    .venv/bin/python scripts/reliability.py --training perturbation                     # one half (two processes share a machine)
+    .venv/bin/python scripts/reliability.py --table                                     # every row, then the tables and figures
+    .venv/bin/python scripts/reliability.py --training perturbation --models DSRF concat  # train a part (two processes share a machine)
     .venv/bin/python scripts/reliability.py --explain-grid --seeds 1111 1112 1113      # the USF options, on valid
 
 The benchmark is pipeline/data/reliability.py: 1,500 / 300 / 300 clips whose modalities are each
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--training", choices=TRAINING, nargs="+", default=list(TRAINING), help="which half of the table")
     parser.add_argument("--models", choices=[*MODELS, "oracle"], nargs="+", default=[*MODELS, "oracle"],
                         help="rows to train (runs already done are read, not redone)")
+    parser.add_argument("--table", action="store_true", help="then write the tables, curves and explanation measures of these rows")
     args = parser.parse_args()
     stores = ensure_stores()
     report: dict = {"seeds": args.seeds}
@@ -208,8 +209,8 @@ def main() -> None:
         extra = TRAINING[training]
         rows = {name: run(f"{name} {training}", {**overrides, **extra}, stores["stressed"], args.seeds, stores["clean"])
                 for name, overrides in tqdm(MODELS.items(), desc=training) if name in args.models}
-        if len(rows) < len(MODELS) or "oracle" not in args.models:
-            continue  # a part of the table: the tables, curves and explanations come from a run of every row
+        if not args.table:
+            continue
         oracle = run(ORACLE, {}, stores["oracle"], args.seeds, stores["oracle_clean"])
         text = table(rows, oracle)
         (WORK / f"table_{slug(training)}.md").write_text(text + "\n")
