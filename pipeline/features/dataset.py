@@ -193,7 +193,8 @@ def _outcomes(work: list[tuple], job: Callable, settings: TranscribeSettings | F
         from .ray_executor import Access, Pool, ray_outcomes  # Ray is an optional extra
 
         pool = Pool(desc, settings.workers, settings.actor, settings.ray_address)
-        first = work[0][1].media or Path(settings.data) / "label.csv"
+        # What every actor must be able to read: the first clip this process can (label.csv if none).
+        first = next((item[1].media for item in work if item[1].media and item[1].media.is_file()), Path(settings.data) / "label.csv")
         yield from ray_outcomes(work, job, pool, Access(first, Path(settings.out), Path(settings.cache)), _discard_partial)
     elif settings.workers <= 1:
         for index, item in enumerate(work):

@@ -37,6 +37,9 @@ class StepFailed(ValueError):
         super().__init__(message)
         self.step = step
 
+    def __reduce__(self):  # back from a worker process: pickle would rebuild it from `args` (the message) alone
+        return StepFailed, (self.step, str(self))
+
 
 @dataclass
 class ClipInput:
