@@ -3,7 +3,8 @@
 Reads params `data`, `model`, `loss`, `train`. Writes `models/seed_<seed>.pt` (the checkpoint
 chosen on valid), `models/train_summary.json`, per-epoch curves in `dvclive/`, and keeps the
 resumable state in `runs/` (a persistent DVC output: an interrupted run continues from there).
-With `train.nproc` > 1 it relaunches itself under torchrun (DDP; gloo on CPU, nccl on GPU).
+With `train.nproc` > 1 or `train.nnodes` > 1 it relaunches itself under torchrun (DDP; gloo on CPU,
+nccl on GPU); with `nnodes` N, each of the N machines runs the same command.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from pipeline.train import TrainConfig, fit, seed_everything
 
 
 # Settings that do not change what a seed's run computes: an interrupted run resumes across them.
-NOT_IN_FINGERPRINT = ("seeds", "nproc", "num_workers", "out", "state")
+NOT_IN_FINGERPRINT = ("seeds", "nproc", "nnodes", "rdzv_endpoint", "num_workers", "out", "state")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,17 +100,16 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def relaunch_with_torchrun(nproc: int, params: Path) -> int:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "pipeline", "train", "--params", str(params)]
-    return subprocess.call(command)
+def relaunch_with_torchrun(cfg: TrainConfig, params: Path) -> int:
+    return subprocess.call(distributed.torchrun_command(cfg.nproc, cfg.nnodes, cfg.rdzv_endpoint, "pipeline",
+                                                        ["train", "--params", str(params)]))
 
 
 def run(params: Path) -> None:
     setup = read_setup(params)
     cfg = setup.train
-    if cfg.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        code = relaunch_with_torchrun(cfg.nproc, params)
+    if (cfg.nproc > 1 or cfg.nnodes > 1) and "WORLD_SIZE" not in os.environ:
+        code = relaunch_with_torchrun(cfg, params)
         if code:
             raise typer.Exit(code)
         return
