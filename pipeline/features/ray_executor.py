@@ -22,16 +22,18 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tqdm import tqdm
 
 from ..threads import set_threads
 from .settings import ActorResources
 
 ATTEMPTS = 3  # actors a clip may see die under it before it counts as failed
 NAMESPACE = "dsrf-pipeline"  # where the actors are named: `ray list actors`, or a test, can find them
-CHECK_FILE = ".ray-check"  # the driver's token in the output folder, read back by every actor
+CHECK_FILE = ".ray-check"  # prefix of the driver's marker in the output folder, which every actor must see
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -80,14 +82,10 @@ class ClipWorker:
                 handle.read(1)
         except OSError as error:
             return f"{access.reads}: a Ray worker on node {self.node} cannot read it ({error.strerror}); the data must be on a filesystem every node mounts at the same path"
-        try:
-            seen = (access.out / CHECK_FILE).read_text()
-        except OSError:
-            seen = ""
-        if seen != token:
+        if not (access.out / f"{CHECK_FILE}-{token}").is_file():
             return f"{access.out}: a Ray worker on node {self.node} does not see the driver's output folder there; it must be on a filesystem every node mounts at the same path"
         for folder in (access.out, access.cache):
-            probe = folder / f"{CHECK_FILE}-{uuid.uuid4().hex}"
+            probe = folder / f"{CHECK_FILE}-{uuid.uuid4().hex}-probe"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 probe.write_bytes(b"")
@@ -100,8 +98,14 @@ class ClipWorker:
         return job(*item)
 
 
-def ray_module():
+def ray_module(address: str):
     """Ray, or a one-line error naming the extra that installs it."""
+    if not address:
+        # A Ray of our own serves only this machine: its processes talk over the loopback address
+        # (else Ray takes the machine's network address) and send no usage report. Ray reads both
+        # when it is imported.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
@@ -116,7 +120,7 @@ def ray_outcomes(work: list[tuple], job: Callable, pool: Pool, access: Access,
     died yields a `StepFailed` at step "worker". `discard(item)` removes what a dead attempt left."""
     from .extract import StepFailed  # here: extract imports every extractor
 
-    ray = ray_module()
+    ray = ray_module(pool.address)
     with connected(ray, pool):
         actors = Actors(ray, pool, access)
         try:
@@ -138,7 +142,7 @@ def ray_outcomes(work: list[tuple], job: Callable, pool: Pool, access: Access,
                     actors.replace(actor)
                     reason = f"a Ray worker died while extracting it ({type(death).__name__})"
                     if attempts[index] < ATTEMPTS:
-                        print(f"{pool.stage}: {reason}; retrying {_name(work[index])} on another", file=sys.stderr)
+                        tqdm.write(f"{pool.stage}: {reason}; retrying {_name(work[index])} on another actor", file=sys.stderr)
                         queue.appendleft(index)
                     else:
                         yield index, StepFailed("worker", f"{reason}, {ATTEMPTS} times")
@@ -162,14 +166,10 @@ def connected(ray, pool: Pool):
         try:
             ray.init(address=pool.address, logging_level="WARNING", log_to_driver=False)
         except (ConnectionError, RuntimeError, TimeoutError) as error:
-            raise ValueError(f"ray.address {pool.address}: cannot connect ({str(error).strip().splitlines()[0]})") from None
+            raise ValueError(f"ray.address {pool.address}: cannot connect ({_first_line(error)})") from None
     else:
-        # A Ray of our own serves only this machine: its processes talk over the loopback address
-        # (Ray would otherwise use the machine's network address) and send no usage report.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         cpus = math.ceil(pool.workers * max(pool.actor.cpus, 1.0))
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         yield
     finally:
@@ -216,12 +216,13 @@ class Actors:
                              f"cluster has that (its nodes: {'; '.join(_describe(n) for n in nodes)})")
         count = pool.workers if fit < 0 else min(pool.workers, fit)
         if count < pool.workers:
-            print(f"{pool.stage}: the Ray cluster holds {count} of the {pool.workers} actors asked for", file=sys.stderr)
+            tqdm.write(f"{pool.stage}: the Ray cluster holds {count} of the {pool.workers} actors asked for", file=sys.stderr)
+        self.remote_class = ray.remote(ClipWorker)
         self.run_id = uuid.uuid4().hex[:8]
         self.started = 0
         self.token = uuid.uuid4().hex
         access.out.mkdir(parents=True, exist_ok=True)
-        (access.out / CHECK_FILE).write_text(self.token)
+        (access.out / f"{CHECK_FILE}-{self.token}").touch()
         self.idle: list = []
         self.checking: dict = {}  # ObjectRef of a start-up check -> its actor
         self.all: list = []
@@ -229,8 +230,7 @@ class Actors:
             self.start()
 
     def start(self) -> None:
-        cls = self.ray.remote(ClipWorker)
-        actor = cls.options(name=f"{self.pool.stage}-{self.run_id}-{self.started}", namespace=NAMESPACE,
+        actor = self.remote_class.options(name=f"{self.pool.stage}-{self.run_id}-{self.started}", namespace=NAMESPACE,
                             num_cpus=self.pool.actor.cpus, num_gpus=self.pool.actor.gpus,
                             memory=self.pool.actor.memory_gb * 2**30 or None, max_restarts=0).remote(os.getcwd(), self.pool.actor.cpus)
         self.started += 1
@@ -250,8 +250,7 @@ class Actors:
         try:
             problem = self.ray.get(done[0])
         except self.died as error:
-            raise ValueError(f"{self.pool.stage}: a Ray actor died as it started "
-                             f"({str(error).strip().splitlines()[0]})") from None
+            raise ValueError(f"{self.pool.stage}: a Ray actor died as it started ({_first_line(error)})") from None
         if problem:
             raise ValueError(problem)
         self.idle.append(actor)
@@ -260,7 +259,7 @@ class Actors:
     def close(self) -> None:
         for actor in self.all:
             self.ray.kill(actor)
-        (self.access.out / CHECK_FILE).unlink(missing_ok=True)
+        (self.access.out / f"{CHECK_FILE}-{self.token}").unlink(missing_ok=True)
 
 
 def _describe(resources: dict[str, float]) -> str:
@@ -268,6 +267,10 @@ def _describe(resources: dict[str, float]) -> str:
     if resources.get("memory"):
         parts.append(f"{resources['memory'] / 2**30:.1f} GiB memory")
     return ", ".join(parts)
+
+
+def _first_line(error: Exception) -> str:
+    return next(iter(str(error).strip().splitlines()), type(error).__name__)
 
 
 def _name(item: tuple) -> str:
