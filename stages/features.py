@@ -1,7 +1,7 @@
 """DVC stage `features`: every clip of `data.path`/label.csv -> one feature folder per clip.
 
-Reads params `data.path`, `data.modalities`, `features` (and `transcribe`, for clips the transcribe stage left without a
-transcript). Writes `<out>/<video_id>/<clip_id>/` (`save_clip`), `clips.csv`, `failures.csv` and
+Reads params `data.path`, `data.modalities`, `features`, `ray.address` (and `transcribe`, for clips the transcribe
+stage left without a transcript). Writes `<out>/<video_id>/<clip_id>/` (`save_clip`), `clips.csv`, `failures.csv` and
 `warnings.csv` (layout in pipeline/features/dataset.py). The per-clip cache at `features.cache`
 makes a rerun cheap and a killed run resume. Exits non-zero only when no clip could be
 extracted, or on any failure with `strict: true`.
@@ -14,7 +14,7 @@ import typer
 
 from pipeline.errors import one_line_errors
 from pipeline.features.dataset import parse_shard, run_features
-from pipeline.features.settings import stage_settings
+from pipeline.features.settings import on_cluster, stage_settings
 from pipeline.params import load_params
 from stages.transcribe import finish, steps_aside
 
@@ -25,7 +25,9 @@ def command(
 ) -> None:
     """Extract text, audio and face features of every clip of the dataset."""
     with one_line_errors():
-        asr, settings = stage_settings(load_params(params))
+        sections = load_params(params)
+        asr, settings = stage_settings(sections)
+        settings = on_cluster(settings, sections)
         if steps_aside(settings.data, settings.out, "extract"):
             return
         finish(run_features(settings, asr, parse_shard(shard)), settings.out, settings.strict, "extracted")

@@ -1,6 +1,6 @@
 """DVC stage `transcribe`: every clip of `data.path`/label.csv -> `<out>/<video_id>/<clip_id>.json`.
 
-Reads params `data.path` and `transcribe`. Writes one transcript per clip (text, language, words with start/end
+Reads params `data.path`, `transcribe` and `ray.address`. Writes one transcript per clip (text, language, words with start/end
 seconds), `failures.csv` and `warnings.csv`. Exits non-zero only when no clip could be
 transcribed, or on any failure with `strict: true`.
 """
@@ -12,7 +12,7 @@ import typer
 
 from pipeline.errors import one_line_errors
 from pipeline.features.dataset import Report, parse_shard, run_transcribe
-from pipeline.features.settings import is_raw_dataset, stage_settings
+from pipeline.features.settings import is_raw_dataset, on_cluster, stage_settings
 from pipeline.params import load_params
 
 
@@ -44,7 +44,8 @@ def command(
 ) -> None:
     """Transcribe every clip of the dataset with word start/end times."""
     with one_line_errors():
-        asr, _ = stage_settings(load_params(params))
+        sections = load_params(params)
+        asr = on_cluster(stage_settings(sections)[0], sections)
         if steps_aside(asr.data, asr.out, "transcribe"):
             return
         finish(run_transcribe(asr, parse_shard(shard)), asr.out, asr.strict, "transcribed")

