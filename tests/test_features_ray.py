@@ -230,6 +230,8 @@ def test_actors_that_fit_count_whole_actors_per_node():
     ({"features": {"actor": {"tpus": 1}}}, "features.actor.tpus: unknown key"),
     ({"features": {"ray_address": "auto"}}, "features.ray_address: set ray.address instead"),
     ({"ray": {"adress": "auto"}}, "ray.adress: unknown key"),
+    ({"features": {"executor": "ray", "workers": 0}}, "features.workers: executor ray needs at least 1 actor, got 0"),
+    ({"transcribe": {"device": "gpu"}}, "transcribe.device: unknown value 'gpu' (known: cpu, cuda)"),
 ])
 def test_executor_params_are_checked_naming_the_key(sections, message):
     with pytest.raises(ValueError, match=re.escape(message)):

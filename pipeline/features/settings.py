@@ -138,8 +138,8 @@ def _with_nested(settings, section: str, names: tuple[str, ...]):
 
 def _check_runner(settings: TranscribeSettings | FeaturesSettings, section: str) -> None:
     _check_choice(f"{section}.executor", settings.executor, EXECUTORS)
-    if settings.workers < 1:
-        raise ValueError(f"{section}.workers: expected at least 1, got {settings.workers}")
+    if settings.executor == "ray" and settings.workers < 1:
+        raise ValueError(f"{section}.workers: executor ray needs at least 1 actor, got {settings.workers}")
     for name, value in dataclasses.asdict(settings.actor).items():
         if value < 0:
             raise ValueError(f"{section}.actor.{name}: expected a number >= 0, got {value}")
