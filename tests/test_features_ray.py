@@ -158,6 +158,19 @@ def test_actor_killed_mid_run_changes_nothing(tmp_path, cluster, corpus, bert, l
     assert {p.with_suffix("") for p in cache.rglob("*.json") if not p.name.startswith("transcript-")} == entries
 
 
+def test_an_error_outside_a_clip_step_is_raised_as_locally(tmp_path, cluster, corpus, bert):
+    # A file where a video's output folder must go: the job itself fails, not one clip's step.
+    raised = []
+    for executor in ("local", "ray"):
+        asr, features = settings(write_params(tmp_path / executor, corpus, bert, executor, workers=1))
+        Path(features.out).mkdir(parents=True)
+        (Path(features.out) / "demo01").write_text("")
+        with pytest.raises(OSError) as error:
+            run_features(features, asr)
+        raised.append((type(error.value), str(error.value).replace(str(tmp_path / executor), "<out>")))
+    assert raised[0] == raised[1] and raised[0][0] is NotADirectoryError
+
+
 def test_a_gpu_the_cluster_lacks_is_a_one_line_error(tmp_path, cluster, corpus, bert):
     asr, features = settings(write_params(tmp_path, corpus, bert, "ray"))
     with pytest.raises(ValueError) as error:
