@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,asr,offline
+EXTRAS ?= dev,asr,offline,cluster
 # The CPU wheel of this release lies on disk here; pyproject's range admits it, so nothing else is fetched.
 TORCH ?= 2.13.0
 

@@ -55,7 +55,7 @@ def direct_baselines(clip: Path, asr, settings) -> dict[str, float]:
     """The libraries called directly on the same decoded audio, with the same settings."""
     audio = load_audio(probe(clip))
     start = time.perf_counter()
-    segments, _ = whisper_model(asr.model, asr.compute_type, torch.get_num_threads()).transcribe(
+    segments, _ = whisper_model(asr.model, asr.compute_type, asr.device, torch.get_num_threads()).transcribe(
         audio, language=asr.language or None, beam_size=asr.beam_size, vad_filter=asr.vad, word_timestamps=True)
     list(segments)
     transcribe = time.perf_counter() - start

@@ -6,7 +6,6 @@ a single process and every helper here is a no-op.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -51,11 +50,14 @@ def setup(device: str = "auto", threads: int = 0) -> Context:
     return Context(rank, world_size, target)
 
 
-def relaunch_with_torchrun(nproc: int, module: str, args: list[str]) -> int:
-    """Run `python -m module args` as `nproc` DDP processes on this machine; their exit status."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", module, *args]
-    return subprocess.call(command)
+def torchrun_command(nproc: int, nnodes: int, rdzv_endpoint: str, module: str, args: list[str]) -> list[str]:
+    """The command line that runs `python -m module args` as `nproc` processes on this machine, one of
+    `nnodes` machines that each run the same command and meet at `rdzv_endpoint` (host:port)."""
+    if nnodes == 1:
+        where = ["--standalone"]
+    else:  # the c10d rendezvous: the node whose address is the endpoint hosts it, the others join
+        where = [f"--nnodes={nnodes}", "--rdzv_backend=c10d", f"--rdzv_endpoint={rdzv_endpoint}"]
+    return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}", "-m", module, *args]
 
 
 def teardown() -> None:

@@ -5,8 +5,8 @@ once per seed of `train.seeds`. One seed is `fit`: every epoch, train, score the
 (predictions gathered from all ranks before any metric), keep the checkpoint with the best valid
 criterion, save the state needed to resume. The test split is never read here.
 
-With DDP, `batch_size` is the global batch: each of the N processes takes batch_size / N, so a
-run on N processes follows the same optimization path as one process (up to the batch-level loss
+With DDP, `batch_size` is the global batch: each of the N processes (nnodes × nproc, on one
+machine or several) takes batch_size / N, so a run on N processes follows the same optimization path as one process (up to the batch-level loss
 terms, which see a smaller batch per process).
 """
 from __future__ import annotations
@@ -56,7 +56,9 @@ class TrainConfig:
     patience: int = 8  # epochs without a better valid criterion before stopping
     select_metric: str = "mae"  # the valid metric that picks the checkpoint
     grad_clip: float = 1.0
-    nproc: int = 1  # processes; more than 1 launches DDP through torchrun
+    nproc: int = 1  # processes per node; more than 1 launches DDP through torchrun
+    nnodes: int = 1  # machines, each running `pipeline train` with these params; more than 1 needs rdzv_endpoint
+    rdzv_endpoint: str = ""  # host:port where the nodes meet (torchrun's c10d rendezvous), e.g. node 0's address
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = False  # autocast to bfloat16 on GPU; CPU always runs fp32
     compile: str = ""  # torch.compile mode for the training step: "" (eager) or one of COMPILE_MODES
@@ -80,8 +82,11 @@ class TrainConfig:
             raise ValueError(f"train.preset: {self.preset!r} is not one of {list(PRESETS)}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"train.device: {self.device!r} is not auto, cpu or cuda")
-        if self.nproc < 1 or self.batch_size < 1 or self.epochs < 1:
-            raise ValueError("train.nproc, train.batch_size and train.epochs must be at least 1")
+        if self.nproc < 1 or self.nnodes < 1 or self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("train.nproc, train.nnodes, train.batch_size and train.epochs must be at least 1")
+        if self.nnodes > 1 and ":" not in self.rdzv_endpoint:
+            raise ValueError(f"train.rdzv_endpoint: train.nnodes {self.nnodes} needs the host:port where the nodes "
+                             f"meet (e.g. the first node's address and a free port), got {self.rdzv_endpoint!r}")
         if self.text_lr <= 0:
             raise ValueError(f"train.text_lr: {self.text_lr} must be positive")
         if self.compile and self.compile not in COMPILE_MODES:
@@ -277,7 +282,7 @@ def fit(
 
 
 # Settings that do not change what a seed's run computes: an interrupted run resumes across them.
-NOT_IN_FINGERPRINT = ("seeds", "nproc", "num_workers", "threads", "out", "state")
+NOT_IN_FINGERPRINT = ("seeds", "nproc", "nnodes", "rdzv_endpoint", "num_workers", "threads", "out", "state")
 
 
 @dataclass(frozen=True)

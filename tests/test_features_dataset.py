@@ -62,7 +62,7 @@ def test_stage_writes_the_contract_and_reports_failures(tmp_path, dataset, bert_
     assert list(clips[0]) == ["video_id", "clip_id", "label", "mode", "folder", "label_T", "label_A", "label_V"]
     assert [(c["video_id"], c["clip_id"], c["mode"]) for c in clips] == [("vid 1", "1", "train"), ("vid 1", "été 2", "valid")]
     first = load_clip(out / clips[0]["folder"])
-    assert {m: f.dim for m, f in first.modalities.items()} == {"t": 32, "a": 25, "v": 16}
+    assert {m: f.dim for m, f in first.modalities.items()} == {"t": 32, "a": 25, "v": 24}  # face: geometry 16 + expression 8
     assert first.modalities["v"].face.all() and first.transcript.text == "it was really good"
     failures = {(f["video_id"], f["clip_id"]): f for f in read_csv(out / "failures.csv")}
     assert failures["v2", "1"]["step"] == "probe" and "not a readable media file" in failures["v2", "1"]["reason"]

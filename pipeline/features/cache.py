@@ -33,8 +33,12 @@ class PartCache:
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    def folder(self, content: str) -> Path:
+        """Where every entry of one clip's content lives."""
+        return self.root / content[:2] / content
+
     def _path(self, content: str, step: str, key: str, suffix: str) -> Path:
-        return self.root / content[:2] / content / f"{step}-{key}{suffix}"
+        return self.folder(content) / f"{step}-{key}{suffix}"
 
     def get_transcript(self, content: str, key: str) -> Transcript | None:
         path = self._path(content, "transcript", key, ".json")

@@ -27,10 +27,11 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
+from ..files import remove_partial
 from ..threads import set_threads
 from .cache import PartCache
 from .clip import EXTRACTION, TRANSCRIPT, atomic_write_bytes, read_transcript, save_clip, write_transcript
-from .extract import ClipInput, Extraction, StepFailed, extract_clip, transcribe_clip
+from .extract import ClipInput, Extraction, StepFailed, content_of, extract_clip, transcribe_clip
 from .media import MEDIA_SUFFIXES
 from .settings import FeaturesSettings, TranscribeSettings, extraction_record, is_raw_dataset
 
@@ -136,7 +137,7 @@ def run_features(settings: FeaturesSettings, asr: TranscribeSettings, shard: tup
         done = Path(settings.transcripts) / row.video_id / f"{row.clip_id}.json"
         transcript = read_transcript(done) if done.is_file() else None
         work.append((row, ClipInput(media, row.text, row.duration, transcript), asr, settings))
-    _run(work, _features_job, settings.workers, settings.threads, "features", report)
+    _run(work, _features_job, settings, "features", report)
     _write_tables(Path(settings.out), report, shard, with_clips=True)
     record = json.dumps(extraction_record(asr, settings), indent=1, sort_keys=True)
     atomic_write_bytes(Path(settings.out) / EXTRACTION, record.encode())
@@ -147,7 +148,7 @@ def run_transcribe(asr: TranscribeSettings, shard: tuple[int, int] = (1, 1)) -> 
     """The transcribe stage: `<out>/<video_id>/<clip_id>.json` per clip."""
     report, jobs = _plan(Path(asr.data), shard)
     work = [(row, ClipInput(media, row.text, row.duration), asr) for row, media in jobs]
-    _run(work, _transcribe_job, asr.workers, asr.threads, "transcribe", report)
+    _run(work, _transcribe_job, asr, "transcribe", report)
     _write_tables(Path(asr.out), report, shard, with_clips=False)
     return report
 
@@ -190,37 +191,48 @@ def steps_aside(data: str, out: str, what: str) -> bool:
     return True
 
 
-def _run(work: list[tuple], job: Callable, workers: int, threads: int, desc: str, report: Report) -> None:
-    for row, outcome in _outcomes(work, job, workers, threads, desc):
+def _run(work: list[tuple], job: Callable, settings: TranscribeSettings | FeaturesSettings, desc: str, report: Report) -> None:
+    """Every job, on the stage's executor; the report lists clips in `work`'s order whatever order they finish in."""
+    outcomes: list = [None] * len(work)
+    failed = 0
+    with tqdm(total=len(work), desc=desc, unit="clip", dynamic_ncols=True) as bar:
+        for index, outcome in _outcomes(work, job, settings, desc):
+            outcomes[index] = outcome
+            failed += isinstance(outcome, StepFailed)
+            bar.set_postfix(failed=failed, refresh=False)
+            bar.update()
+    for (row, *_), outcome in zip(work, outcomes):
         if isinstance(outcome, StepFailed):
             report.failures.append((row.video_id, row.clip_id, outcome.step, str(outcome)))
         else:
             report.extracted.append(row)
             report.warnings += [(row.video_id, row.clip_id, "warning", w) for w in outcome]
-    order = {id(w[0]): i for i, w in enumerate(work)}
-    report.extracted.sort(key=lambda row: order[id(row)])
 
 
-def _outcomes(work: list[tuple], job: Callable, workers: int, threads: int, desc: str) -> Iterator[tuple[Row, object]]:
-    """(row, warnings or StepFailed) per job, with a progress bar; `workers` > 1 runs a process pool,
-    each worker with its share of the cores (pipeline.threads)."""
-    bar = tqdm(total=len(work), desc=desc, unit="clip", dynamic_ncols=True)
-    try:
-        if workers <= 1:
-            set_threads(1, threads)
-            for item in work:
-                yield item[0], job(*item)
-                bar.update()
-            return
-        # spawn, not fork: torch and ctranslate2 thread pools do not survive a fork.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=set_threads,
-                                 initargs=(workers, threads)) as pool:
-            futures = {pool.submit(job, *item): item[0] for item in work}
+def _outcomes(work: list[tuple], job: Callable, settings: TranscribeSettings | FeaturesSettings, desc: str) -> Iterator[tuple[int, object]]:
+    """(index into `work`, warnings or StepFailed) per job as they finish: in this process, in a
+    process pool (`workers` > 1), or on Ray actors (`executor: ray`)."""
+    if not work:
+        return
+    if settings.executor == "ray":
+        from .ray_executor import Access, Pool, ray_outcomes  # Ray is an optional extra
+
+        pool = Pool(desc, settings.workers, settings.actor, settings.ray_address)
+        # What every actor must be able to read: the first clip this process can (label.csv if none).
+        first = next((item[1].media for item in work if item[1].media and item[1].media.is_file()), Path(settings.data) / "label.csv")
+        yield from ray_outcomes(work, job, pool, Access(first, Path(settings.out), Path(settings.cache)), _discard_partial)
+    elif settings.workers <= 1:
+        set_threads(1, settings.threads)
+        for index, item in enumerate(work):
+            yield index, job(*item)
+    else:
+        # spawn, not fork: torch and ctranslate2 thread pools do not survive a fork. Each worker takes
+        # its share of the cores, as a Ray actor takes its `actor.cpus`.
+        with ProcessPoolExecutor(settings.workers, mp_context=get_context("spawn"), initializer=set_threads,
+                                 initargs=(settings.workers, settings.threads)) as pool:
+            futures = {pool.submit(job, *item): index for index, item in enumerate(work)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
-                bar.update()
-    finally:
-        bar.close()
 
 
 def _features_job(row: Row, source: ClipInput, asr: TranscribeSettings, settings: FeaturesSettings):
@@ -239,6 +251,21 @@ def _transcribe_job(row: Row, source: ClipInput, asr: TranscribeSettings):
     except StepFailed as failure:
         return failure
     return extraction.warnings
+
+
+def _discard_partial(item: tuple) -> None:
+    """Remove the half-written files a killed attempt at this clip may have left: in its output and
+    in its cache folder (a finished file is whole: every write is atomic)."""
+    row, source, settings = item[0], item[1], item[-1]
+    out = Path(settings.out) / row.video_id
+    if isinstance(settings, FeaturesSettings):
+        remove_partial(out / row.clip_id)
+    else:
+        remove_partial(out, f"{row.clip_id}.json")
+    try:
+        remove_partial(PartCache(Path(settings.cache)).folder(content_of(source)))
+    except OSError:  # the clip cannot be read: then nothing of it was cached either
+        pass
 
 
 def _save_if_changed(extraction: Extraction, folder: Path) -> None:

@@ -37,6 +37,9 @@ class StepFailed(ValueError):
         super().__init__(message)
         self.step = step
 
+    def __reduce__(self):  # back from a worker process: pickle would rebuild it from `args` (the message) alone
+        return StepFailed, (self.step, str(self))
+
 
 @dataclass
 class ClipInput:
@@ -54,6 +57,11 @@ class Extraction:
     key: str = ""  # changes exactly when any part of the clip's features would change
 
 
+def content_of(source: ClipInput) -> str:
+    """The cache's name for a clip: the hash of its file, or of its text for a text-only clip."""
+    return content_hash(source.media) if source.media is not None else text_hash(source.text or "")
+
+
 class _Clip:
     """The media of one clip, read only when a step needs it, with the time each step takes."""
 
@@ -68,9 +76,7 @@ class _Clip:
         self.name = str(source.media) if source.media is not None else "text-only clip"
         self.duration = self.info.duration if self.info and self.info.duration else source.duration
         self._audio: np.ndarray | None = None
-        self.content = ""
-        if cache is not None:
-            self.content = content_hash(source.media) if source.media is not None else text_hash(source.text or "")
+        self.content = content_of(source) if cache is not None else ""
 
     @contextmanager
     def step(self, name: str):

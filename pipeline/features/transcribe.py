@@ -43,19 +43,19 @@ def spread_words(text: str, duration: float, language: str) -> Transcript:
 
 
 @lru_cache(maxsize=2)
-def whisper_model(name: str, compute_type: str, threads: int):
+def whisper_model(name: str, compute_type: str, device: str, threads: int):
     """A faster-whisper model, loaded once per process, on this process's share of the cores
     (CTranslate2 would otherwise start 4 threads whatever the machine)."""
     from faster_whisper import WhisperModel
 
-    return WhisperModel(str(resolve_model(name, "transcribe.model")), device="cpu", compute_type=compute_type,
+    return WhisperModel(str(resolve_model(name, "transcribe.model")), device=device, compute_type=compute_type,
                         cpu_threads=threads)
 
 
 def _faster_whisper(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
     import torch  # its thread count is the process's share, set by pipeline.threads
 
-    model = whisper_model(settings.model, settings.compute_type, torch.get_num_threads())
+    model = whisper_model(settings.model, settings.compute_type, settings.device, torch.get_num_threads())
     segments, info = model.transcribe(
         audio,
         language=settings.language or None,
@@ -79,7 +79,7 @@ def _whisperx(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
         ) from None
     model = whisperx.load_model(
         str(resolve_model(settings.model, "transcribe.model")),
-        device="cpu",
+        device=settings.device,
         compute_type=settings.compute_type,
         language=settings.language or None,
         asr_options={"beam_size": settings.beam_size},
@@ -89,10 +89,10 @@ def _whisperx(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
     segments = result["segments"]
     if settings.aligner:
         aligner, metadata = whisperx.load_align_model(
-            language_code=language, device="cpu", model_name=str(resolve_model(settings.aligner, "transcribe.aligner"))
+            language_code=language, device=settings.device, model_name=str(resolve_model(settings.aligner, "transcribe.aligner"))
         )
         try:
-            segments = whisperx.align(segments, aligner, metadata, audio, "cpu")["segments"]
+            segments = whisperx.align(segments, aligner, metadata, audio, settings.device)["segments"]
         except LookupError as error:  # NLTK data that whisperx would otherwise download
             first = next((line.strip() for line in str(error).splitlines() if "Resource" in line), "NLTK data missing")
             raise ValueError(f"transcribe.aligner: {first}; scripts/envs/whisperx.sh writes it into .venv-whisperx") from None
