@@ -3,8 +3,9 @@
 - `auc`: how well a score ranks the corrupted (noisy or conflicting) modalities of the clips above
   the clean ones (ROC AUC: 0.5 is chance, 1 perfect). Applied to −w^m (a low weight should mean
   corrupted) and to each calibrated uncertainty ũ (a high one should).
-- `occlusion`: each present modality's importance for a clip, |score − score without it| (the
-  modality marked missing, everything else unchanged).
+- `occlusion_effects`: what each present modality does to a clip's score, score − score without it
+  (the modality marked missing, everything else unchanged); `occlusion`, its importance, the size
+  of that effect.
 - `rank_agreement`: per clip, Spearman's rank correlation between the modality weights and the
   occlusion importances over its present modalities, averaged over clips with at least three.
 """
@@ -27,19 +28,24 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def occlusion(model, batch: Batch) -> np.ndarray:
-    """(B, M): |score − score with modality m marked missing| for each present modality; NaN where absent."""
+def occlusion_effects(model, batch: Batch) -> np.ndarray:
+    """(B, M): score − score with modality m marked missing, for each present modality; NaN where it
+    is absent, or is the clip's only one (a clip left with no modality has no score to compare)."""
     model.eval()
     base = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens).prediction.float()  # (B,)
-    importance = torch.full(batch.present.shape, float("nan"))
+    effects = torch.full(batch.present.shape, float("nan"))
     for i in range(batch.present.shape[1]):
         present = batch.present.clone()
         present[:, i] = False
-        # A clip left with no modality has no score to compare: its only modality's importance stays NaN.
         keep = batch.present[:, i] & present.any(1)
         without = model(batch.inputs, batch.lengths, present, tokens=batch.tokens).prediction.float()
-        importance[keep, i] = (base - without).abs()[keep]
-    return importance.numpy()
+        effects[keep, i] = (base - without)[keep]
+    return effects.numpy()
+
+
+def occlusion(model, batch: Batch) -> np.ndarray:
+    """(B, M): |score − score with modality m marked missing| for each present modality; NaN where absent."""
+    return np.abs(occlusion_effects(model, batch))
 
 
 def rank_agreement(weights: np.ndarray, importance: np.ndarray) -> tuple[float, int]:

@@ -1,4 +1,5 @@
-"""Scoring new clips with a trained model, and what DSRF's explanation tensors say about them.
+"""Scoring new clips with a trained model, and what each modality does to the score: occlusion (the
+score without it) for any model, and DSRF's explanation tensors.
 
 The clip goes through the extraction settings stored in the checkpoint (never the current
 params.yaml), then through the store's own truncation and normalization, so the model sees
@@ -22,9 +23,11 @@ import torch
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data.batch import Batch
 from .data.build import truncate
+from .explanations import occlusion_effects
 from .features.clip import ClipFeatures
 from .features.expression import COLUMNS as EXPRESSION_COLUMNS
 from .metrics import class_names, fine_classes
+from .modalities import MODALITY_NAMES
 from .model import FACTORS, DSRFOutput, SentimentModel
 from .train import is_better
 
@@ -47,6 +50,9 @@ class TrainedModel:
 @dataclass
 class ModalityReport:
     present: bool
+    # Occlusion, for every model: score − the score with this modality removed (None where it is
+    # missing, or the only one present).
+    effect: float | None = None
     # DSRF's explanation; None for a model that has none (the baselines), left out of the JSON.
     weight: float | None = None
     factor_weights: dict[str, float] | None = None
@@ -77,6 +83,33 @@ class Prediction:
     def explained(self) -> bool:
         """Whether the model gave DSRF's explanation (weights, factors, uncertainty, routing)."""
         return any(r.weight is not None for r in self.modalities.values())
+
+    def least_trusted(self) -> str | None:
+        """The present modality with the lowest weight w^m; None without DSRF's weights or with one modality."""
+        present = [m for m, r in self.modalities.items() if r.present and r.weight is not None]
+        return min(present, key=lambda m: self.modalities[m].weight) if len(present) > 1 else None
+
+    def most_trusted(self) -> str | None:
+        present = [m for m, r in self.modalities.items() if r.present and r.weight is not None]
+        return max(present, key=lambda m: self.modalities[m].weight) if len(present) > 1 else None
+
+    def matters_most(self) -> str | None:
+        """The modality whose removal moves the score most (occlusion); None where none was measured."""
+        measured = [m for m, r in self.modalities.items() if r.effect is not None]
+        return max(measured, key=lambda m: abs(self.modalities[m].effect)) if measured else None
+
+    def verdict(self) -> str:
+        """One sentence: which modality matters most by occlusion and, for DSRF, whether its weights agree."""
+        most = self.matters_most()
+        if most is None:
+            return "Occlusion: not measured (a single modality)."
+        text = f"Removing {MODALITY_NAMES[most]} moves the score most ({-self.modalities[most].effect:+.2f})."
+        least, trusted = self.least_trusted(), self.most_trusted()
+        if least is None:
+            return text
+        agree = "and" if trusted == most else "but"
+        return (text + f" The model trusts {MODALITY_NAMES[least]} least (weight {self.modalities[least].weight:.2f})"
+                f" {agree} {MODALITY_NAMES[trusted]} most: weights and occlusion {'agree' if trusted == most else 'disagree'}.")
 
 
 def resolve_checkpoint(path: Path | None) -> Path:
@@ -165,7 +198,8 @@ def clip_batch(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[s
 
 
 def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float) -> Prediction:
-    """Score one extracted clip and read the explanation tensors of its windows."""
+    """Score one extracted clip, measure what each modality does to the score (occlusion), and read
+    DSRF's explanation tensors of its windows."""
     model, manifest = trained.model, trained.manifest
     modalities = model.config.modalities
     check_features(clip, manifest, modalities, video)
@@ -173,6 +207,8 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     batch = clip_batch(clip, manifest, modalities, spans)
     with torch.no_grad():
         out = model.eval()(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens)
+    effects = occlusion_effects(model, batch)  # (W, M)
+    effects[~batch.present.numpy()] = 0.0  # removing what a window lacks changes nothing
     weights = np.array([end - start for start, end in spans])
     weights = weights / weights.sum()  # (W,) duration shares
 
@@ -186,6 +222,9 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     present = batch.present.any(0)
     reports, routing = explanation(out, modalities, present, mean) if isinstance(out, DSRFOutput) else (
         {m: ModalityReport(m in modalities and bool(present[modalities.index(m)])) for m in ("t", "a", "v")}, {})
+    for i, effect in enumerate(mean(torch.from_numpy(effects))):  # NaN: the only modality of some window
+        if reports[modalities[i]].present and np.isfinite(effect):
+            reports[modalities[i]].effect = float(effect)
     return Prediction(
         video=video,
         model=model.config.name,

@@ -69,14 +69,15 @@ def table(predictions: list[Prediction]) -> Table:
 def detail(p: Prediction) -> Table:
     out = Table(title=f"{p.video}: score {p.score:+.2f} ({p.polarity}, {p.label_class}), model {p.model}")
     order = "/".join(f[:3] for f in FACTORS)
-    columns = ("modality", "status") + (("weight", f"factor weights {order}", f"uncertainty {order}") if p.explained else ())
+    columns = ("modality", "status", "score change without it") + (("weight", f"factor weights {order}", f"uncertainty {order}") if p.explained else ())
     for column in columns:
         out.add_column(column)
     for m, r in p.modalities.items():
         explanation = (f"{r.weight:.2f}", " ".join(f"{v:.2f}" for v in r.factor_weights.values()),
                        " ".join(f"{v:.2f}" for v in r.uncertainty.values())) if p.explained else ()
-        out.add_row(m, "present" if r.present else "missing", *explanation)
-    out.caption = f"transcript: {p.transcript['text'][:100]!r}"
+        without = "-" if r.effect is None else f"{-r.effect:+.2f}"
+        out.add_row(m, "present" if r.present else "missing", without, *explanation)
+    out.caption = f"{p.verdict()}\ntranscript: {p.transcript['text'][:100]!r}"
     return out
 
 

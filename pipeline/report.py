@@ -3,9 +3,10 @@
 Per clip: the transcript on a timeline with the window scores and, under it on the same time axis,
 the facial expression of each frame with a face (the face pass's probabilities and valence); the
 frame with the strongest facial signal (the most expressive one: least neutral; for features
-without expressions, the face frame furthest from the training mean) and, for DSRF, the
-modality weights and heat maps of the factor weights and of the routing coefficients per modality
-(a baseline has none of these: its section says which modalities were present).
+without expressions, the face frame furthest from the training mean); per modality, what removing
+it does to the score (occlusion), the one that matters most marked; and, for DSRF, the modality
+weights (the least trusted one marked, and whether the most trusted one is the one occlusion says
+matters most) and heat maps of the factor weights and of the routing coefficients per modality.
 """
 from __future__ import annotations
 
@@ -108,16 +109,32 @@ def frame_image(frame_bgr: np.ndarray, time: float) -> str:
     return _png(fig)
 
 
+def marks(prediction: Prediction) -> dict[str, str]:
+    """modality -> its label: the one the model trusts least, the one that matters most by occlusion."""
+    labels: dict[str, str] = {}
+    for m, label in ((prediction.least_trusted(), "trusted least"), (prediction.matters_most(), "matters most")):
+        if m is not None:
+            labels[m] = f"{labels[m]}, {label}" if m in labels else label
+    return labels
+
+
 def clip_section(prediction: Prediction, frame: tuple[np.ndarray, float] | None) -> str:
     explained = prediction.explained
+    labels = marks(prediction)
+
+    def mark(m: str) -> str:
+        return f" <span class='mark'>{labels[m]}</span>" if m in labels else ""
+
     rows = "".join(
-        f"<tr><td>{MODALITY_NAMES[m]}</td><td>{'present' if r.present else 'missing'}</td>"
+        f"<tr><td>{MODALITY_NAMES[m]}{mark(m)}</td><td>{'present' if r.present else 'missing'}</td>"
+        f"<td>{'–' if r.effect is None else f'{-r.effect:+.3f}'}</td>"
         + (f"<td>{r.weight:.3f}</td>" + "".join(f"<td>{r.factor_weights[f]:.3f}</td>" for f in FACTORS)
            + "".join(f"<td>{v:.3f}</td>" for v in r.uncertainty.values()) if explained else "") + "</tr>"
         for m, r in prediction.modalities.items()
     )
-    header = ("<tr><th>modality</th><th>status</th>" + ("<th>weight</th>" + "".join(f"<th>α {f}</th>" for f in FACTORS)
-              + "".join(f"<th>u {f}</th>" for f in FACTORS) if explained else "") + "</tr>")
+    header = ("<tr><th>modality</th><th>status</th><th>score change without it</th>"
+              + ("<th>weight</th>" + "".join(f"<th>α {f}</th>" for f in FACTORS)
+                 + "".join(f"<th>u {f}</th>" for f in FACTORS) if explained else "") + "</tr>")
     figures = [timeline(prediction)] + ([weights_figure(prediction), routing_figure(prediction)] if explained else [])
     if frame is not None:
         figures.append(frame_image(*frame))
@@ -126,6 +143,7 @@ def clip_section(prediction: Prediction, frame: tuple[np.ndarray, float] | None)
         f"<section><h2>{html.escape(prediction.video)}</h2>"
         f"<p class='score'>score <b>{prediction.score:+.2f}</b> · {prediction.polarity} · {html.escape(prediction.label_class)}</p>"
         f"<p class='transcript'>“{html.escape(prediction.transcript['text'])}”</p>"
+        f"<p class='verdict'>{html.escape(prediction.verdict())}</p>"
         f"<table>{header}{rows}</table>{images}</section>"
     )
 
@@ -142,6 +160,7 @@ section {{ border-top: 1px solid #ccc; padding-top: 1em; margin-top: 1em; }}
 table {{ border-collapse: collapse; margin: .5em 0; font-size: .9em; }}
 td, th {{ border: 1px solid #ddd; padding: .2em .5em; text-align: right; }}
 img {{ display: block; margin: .5em 0; max-width: 100%; }}
+.mark {{ background: #ffe08a; border-radius: .3em; padding: 0 .3em; font-size: .85em; }}
 </style></head>
 <body><h1>Sentiment explanation report</h1><p>model: {html.escape(model_name)}</p>{body}</body></html>
 """

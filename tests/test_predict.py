@@ -233,7 +233,7 @@ def test_a_baseline_scores_from_the_command_without_dsrfs_explanation(workspace,
     out = json.loads(predict(workspace, "--video", "raw/vid/0.mp4", "--text", "i loved this movie", "--model",
                              str(baselines["concat"]), "--json", "--report", str(report)).stdout)
     assert out["model"] == "concat" and -3 <= out["score"] <= 3 and "routing" not in out
-    assert out["modalities"]["t"] == {"present": True} and set(out["modalities"]) == {"t", "a", "v"}
+    assert set(out["modalities"]["t"]) == {"present", "effect"} and set(out["modalities"]) == {"t", "a", "v"}
     page = report.read_text()
     assert "model: concat," in page and "factor weights" not in page and "α emotion" not in page
 
@@ -247,4 +247,35 @@ def test_every_baseline_checkpoint_rebuilds_and_scores_a_clip(workspace, baselin
         assert trained.model.config.name == name and type(trained.model).__name__ != "DSRF"
         out = explain(trained, clip, "0.mp4", 10.0).to_json()
         assert out["model"] == name and -3 <= out["score"] <= 3 and "routing" not in out, name
-        assert all(set(m) == {"present"} for m in out["modalities"].values()), name
+        assert all(set(m) == {"present", "effect"} for m in out["modalities"].values()), name
+
+
+def test_occlusion_is_the_score_of_the_clip_without_that_modality(workspace):
+    """Each modality's effect is the score minus the score of the same clip extracted without it."""
+    trained = load_trained(workspace / "models")
+    asr, settings = settings_from_record(trained.extraction)
+    clip = extract_clip(ClipInput(workspace / "raw" / "vid" / "0.mp4", text="i loved this movie"), asr, settings).clip
+    full = explain(trained, clip, "0.mp4", 10.0)
+    for m in ("t", "a", "v"):
+        without = explain(trained, dataclasses.replace(clip, modalities={k: v for k, v in clip.modalities.items() if k != m}), "0.mp4", 10.0)
+        assert not without.modalities[m].present and without.modalities[m].effect is None
+        assert full.modalities[m].effect == pytest.approx(full.windows[0]["score"] - without.windows[0]["score"], abs=1e-5), m
+    # Alone, a modality has nothing to be compared with.
+    text_only = explain(trained, dataclasses.replace(clip, modalities={"t": clip.modalities["t"]}), "0.mp4", 10.0)
+    assert text_only.matters_most() is None and text_only.least_trusted() is None
+
+
+def test_the_report_marks_the_least_trusted_and_the_most_important_modality(workspace, tmp_path):
+    report = tmp_path / "report.html"
+    out = json.loads(predict(workspace, "--video", "raw/vid/1.mp4", "--text", TEXTS[1], "--json", "--report", str(report)).stdout)
+    names = {"t": "text", "a": "audio", "v": "vision"}
+    least = min(out["modalities"], key=lambda m: out["modalities"][m]["weight"])
+    most = max(out["modalities"], key=lambda m: abs(out["modalities"][m]["effect"]))
+    trusted = max(out["modalities"], key=lambda m: out["modalities"][m]["weight"])
+    page = report.read_text()
+    rows = {m: next(row for row in page.split("<tr>") if row.startswith(f"<td>{name}")) for m, name in names.items()}
+    for m, row in rows.items():
+        assert ("trusted least" in row) == (m == least) and ("matters most" in row) == (m == most), (m, row)
+    assert f"Removing {names[most]} moves the score most" in page
+    assert f"The model trusts {names[least]} least" in page
+    assert ("weights and occlusion agree" in page) == (trusted == most)
