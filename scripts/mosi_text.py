@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.metrics import compute_metrics  # noqa: E402
-from scripts.experiment import EVIDENCE, ROOT, mean_std, parse_override, project_params, stage, train_and_evaluate, with_overrides  # noqa: E402
+from scripts.experiment import EVIDENCE, mean_std, parse_override, project_params, stage, train_and_evaluate, with_overrides  # noqa: E402
 
 WORK = EVIDENCE / "mosi_text"
 SEEDS = [1111, 1112, 1113, 1114, 1115]

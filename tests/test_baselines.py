@@ -4,19 +4,25 @@ Each learns the clean synthetic set (pipeline/data/reliability.py with no unreli
 label is 1.5·s and every modality shows s), handles clips that each miss another modality without
 reading the missing input, does regression and classification, and compiles to what eager
 computes; MISA's and Self-MM's loss terms come by name, and Self-MM's generated labels move in
-training only.
+training only. Every model trains and evaluates through the stage commands on an MMSA-layout pickle.
 """
 from __future__ import annotations
 
-import dataclasses
 
+import json
+
+import numpy as np
 import pytest
 import torch
+import yaml
 
+from pipeline.checkpoint import load_checkpoint
 from pipeline.data.reliability import STEPS, reliability_source
 from pipeline.model import ModelConfig
+from pipeline.data.synthetic import mmsa_split, write_mmsa
 from pipeline.model.registry import MODEL_NAMES, build_model, for_store, own_config
 
+from .cli_support import pipeline
 from .conftest import TINY_DIMS, make_batch
 
 BASELINES = [name for name in MODEL_NAMES if name != "dsrf"]
@@ -129,3 +135,28 @@ def test_a_compiled_training_step_equals_eager(name):
     eager = model(inputs, lengths, labels=labels)
     compiled = torch.compile(model, dynamic=False, fullgraph=True, backend="aot_eager")(inputs, lengths, labels=labels)
     assert torch.allclose(eager.loss, compiled.loss, atol=1e-4) and torch.allclose(eager.prediction, compiled.prediction, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def mmsa_store(tmp_path_factory):
+    """An unaligned MMSA-layout pickle (random features, the real file's keys and shapes) through `pipeline tensors`."""
+    root = tmp_path_factory.mktemp("mmsa")
+    rng = np.random.default_rng(0)
+    shape = dict(steps={"t": 6, "a": 8, "v": 8}, dims={"t": 12, "a": 5, "v": 7}, aligned=False)
+    write_mmsa(root / "unaligned.pkl", {"train": mmsa_split(12, rng, **shape), "valid": mmsa_split(6, rng, first_video=9, **shape),
+                                        "test": mmsa_split(6, rng, first_video=12, **shape)})
+    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"path": "unaligned.pkl"}, "tensors": {"out": "store"}}))
+    pipeline("tensors", "--params", "params.yaml", cwd=root, check=True)
+    return root / "store"
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_trains_and_evaluates_on_an_mmsa_pickle(mmsa_store, name, tmp_path):
+    params = {"data": {"path": str(mmsa_store.parent / "unaligned.pkl")}, "model": {"name": name, **TINY, "factor_layers": 1},
+              "train": {"store": str(mmsa_store), "seeds": [5], "epochs": 2, "batch_size": 4, "device": "cpu"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("train", "evaluate"):
+        pipeline(stage, "--params", "params.yaml", cwd=tmp_path, check=True)
+    assert load_checkpoint(tmp_path / "models" / "seed_5.pt")["model_config"]["name"] == name
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) == {"valid", "test"} and all(np.isfinite(v) for split in metrics.values() for v in split.values())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -12,12 +11,13 @@ from pipeline.data.config import DataParams, TensorParams
 from pipeline.data.synthetic import synthetic_source
 from pipeline.model import DSRF, ModelConfig
 
+from .cli_support import pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return pipeline(*args, cwd=cwd, timeout=120)
 
 COMMANDS = ("model-summary", "extract", "transcribe", "features", "tensors", "train", "evaluate", "predict")
 

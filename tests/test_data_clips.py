@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +13,11 @@ from pipeline.data.config import DataParams, TensorParams
 from pipeline.data.loader import make_loader
 from pipeline.features.clip import ClipFeatures, ModalityFeatures, Transcript, save_clip
 
+from .cli_support import pipeline
+
 DIMS = {"t": 6, "a": 4, "v": 3}
 SETTINGS = {"t": {"layer": -1}, "a": {"feature_set": "eGeMAPSv02"}, "v": {"fps": 5}}
 MOSI_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "mosi" / "mosi_train_valid.csv"
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 
 
 def clip(rng, frames: dict[str, int], dims=DIMS) -> ClipFeatures:
@@ -180,12 +179,12 @@ def test_stage_command_builds_then_reports_up_to_date(tmp_path):
         "tensors": {"out": str(tmp_path / "store")},
         "features": {"out": str(tmp_path / "features")},
     }))
-    first = subprocess.run([PIPELINE, "tensors", "--params", str(params)], capture_output=True, text=True, timeout=120)
+    first = pipeline("tensors", "--params", str(params), timeout=120)
     assert first.returncode == 0, first.stderr
     assert "train 4, valid 4, test 4 clips" in first.stdout
-    second = subprocess.run([PIPELINE, "tensors", "--params", str(params)], capture_output=True, text=True, timeout=120)
+    second = pipeline("tensors", "--params", str(params), timeout=120)
     assert second.returncode == 0 and "up to date" in second.stdout
 
     params.write_text(yaml.safe_dump({"data": {"path": str(raw)}, "tensors": {"dtype": "float64"}}))
-    bad = subprocess.run([PIPELINE, "tensors", "--params", str(params)], capture_output=True, text=True, timeout=120)
+    bad = pipeline("tensors", "--params", str(params), timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: tensors.dtype: 'float64' is not one of ['float32', 'float16']"

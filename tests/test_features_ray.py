@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ from pipeline.features.ray_executor import NAMESPACE, Access, ClipWorker, Pool, 
 from pipeline.features.settings import ActorResources, on_cluster, stage_settings
 from pipeline.files import PARTIAL
 
+from .cli_support import pipeline
 from .features_support import tiny_bert
 
 try:  # as the executor imports it for a Ray of its own: 127.0.0.1 only, no usage report
@@ -37,7 +37,6 @@ except ValueError:
     pytest.skip("Ray is not installed: the `cluster` extra (make venv installs it)", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 pytestmark = pytest.mark.timeout(300)  # a Ray that cannot start fails the test instead of hanging it
 
 
@@ -112,10 +111,6 @@ def assert_same_files(ours: Path, reference: Path) -> None:
     mine, theirs = files(ours), files(reference)
     assert sorted(mine) == sorted(theirs)
     assert [name for name in mine if mine[name] != theirs[name]] == []
-
-
-def pipeline(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], capture_output=True, text=True, timeout=240)
 
 
 def test_ray_output_equals_local_file_by_file(tmp_path, cluster, corpus, bert, local):

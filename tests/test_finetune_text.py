@@ -9,8 +9,6 @@ token ids is a one-line error.
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +29,14 @@ from pipeline.predict import TrainedModel, explain
 from pipeline.robustness import predict_perturbed
 from pipeline.train import predict
 
+from .cli_support import pipeline
 from .features_support import tiny_bert
 
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 MAX_LEN = 8
 TEXTS = ["i loved this movie", "it was really bad", "the acting was good", "i hated it", "really good",
          "bad movie", "it was really good , i loved this movie anyhow", "i hated this acting"]
 LABELS = [2.0, -2.0, 1.0, -2.6, 1.6, -1.2, 2.4, -2.0]
 SEED = 5
-
-
-def pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

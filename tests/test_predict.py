@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,18 +29,15 @@ from pipeline.predict import ModalityReport, Prediction, explain, load_trained, 
 from pipeline.predict_cli import expand
 from pipeline.report import strongest_expression_time, timeline
 
+from .cli_support import pipeline as run_pipeline
 from .features_support import make_clip, tiny_bert
 
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 TEXTS = ["i loved this movie", "it was really bad", "the acting was good", "i hated it", "really good", "bad movie"]
 LABELS = [2.0, -2.0, 1.0, -2.6, 1.6, -1.2]
 
 
 def pipeline(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_pipeline(*args, cwd=cwd, check=check)
 
 
 @pytest.fixture(scope="module")

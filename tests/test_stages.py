@@ -1,21 +1,17 @@
 """Stage commands given a feature file instead of raw clips: they step aside, leaving an empty output."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+from .cli_support import pipeline
 
 
 @pytest.mark.parametrize("stage, out, verb", [("transcribe", "data/transcripts", "transcribe"), ("features", "data/features", "extract")])
 def test_extraction_stages_step_aside_for_a_feature_file(tmp_path, stage, out, verb):
     (tmp_path / "unaligned_50.pkl").write_bytes(b"an MMSA pickle stands here")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"path": "unaligned_50.pkl"}}))
-    result = subprocess.run([PIPELINE, stage, "--params", "params.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = pipeline(stage, "--params", "params.yaml", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"not a raw dataset; nothing to {verb}" in result.stdout
     assert (tmp_path / out).is_dir() and not any((tmp_path / out).iterdir())
@@ -23,5 +19,5 @@ def test_extraction_stages_step_aside_for_a_feature_file(tmp_path, stage, out, v
 
 def test_extraction_sections_may_not_name_the_dataset(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"features": {"data": "raw/demo"}}))
-    result = subprocess.run([PIPELINE, "features", "--params", "params.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = pipeline("features", "--params", "params.yaml", cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and "features.data: set data.path instead" in result.stderr

@@ -28,7 +28,8 @@ from pipeline.distributed import torchrun_command
 from pipeline.metrics import MOSI_METRICS
 from pipeline.train import TrainConfig
 
-PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+from .cli_support import PIPELINE, pipeline
+
 
 # HSF off and no perturbation: every loss term is then a mean of per-sample terms, so the
 # gradient of 2 processes × 4 samples equals that of 1 process × 8 (the batch-level contrastive
@@ -67,10 +68,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def weights(folder: Path, seed: int = 11) -> dict[str, torch.Tensor]:
@@ -137,8 +134,7 @@ def test_two_nodes_match_one_node_with_two_processes(tmp_path, store):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = write_params(tmp_path / "one", store, nproc=2)
     two = write_params(tmp_path / "two", store, nnodes=2, rdzv_endpoint=f"127.0.0.1:{free_port()}")
-    assert subprocess.run([PIPELINE, "train", "--params", str(one)], cwd=one.parent, env=env, capture_output=True,
-                          timeout=300).returncode == 0
+    pipeline("train", "--params", str(one), cwd=one.parent, env=env, check=True)
     nodes = [subprocess.Popen([PIPELINE, "train", "--params", str(two)], cwd=two.parent, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [node.communicate(timeout=300)[0] for node in nodes]

@@ -9,7 +9,6 @@ alignment needs an aligner, which only the whisperx environment has).
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
