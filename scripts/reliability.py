@@ -14,8 +14,9 @@ perturbation, and scored by `pipeline evaluate` on the stressed and on the clean
 Then, per row, the robustness curves (one modality dropped or noised for 0-100 % of the clean test
 clips, pipeline/robustness.py) and, for DSRF, how well its weights and uncertainties pick out the
 corrupted modalities of the stressed test clips and agree with occlusion (pipeline/explanations.py).
-Runs live under data/evidence/reliability/ (a finished one is not rerun); the tables go to
-data/evidence/reliability/*.md and the figures to docs/figures/reliability_*.png.
+Runs live under data/evidence/reliability/ (a finished one is not rerun); the tables (results,
+curves, explanation measures, per training) go to data/evidence/reliability/*.md and the figures
+to docs/figures/reliability_*.png.
 """
 from __future__ import annotations
 
@@ -162,6 +163,25 @@ def table(rows: dict[str, dict], oracle: dict) -> str:
     return "\n".join(lines)
 
 
+def curves_table(all_curves: dict[str, dict[str, dict]]) -> str:
+    """Test MAE at each fraction of perturbed clean test clips, mean over the three modalities and the seeds."""
+    lines = ["| model | perturbation | " + " | ".join(f"{100 * f:.0f} %" for f in FRACTIONS) + " |", "|---" * (2 + len(FRACTIONS)) + "|"]
+    for kind in KINDS:
+        for name, curve in all_curves.items():
+            maes = np.mean([curve[kind][m] for m in MODALITIES], axis=0)
+            lines.append(f"| {name} | {kind} | " + " | ".join(f"{v:.3f}" for v in maes) + " |")
+    return "\n".join(lines)
+
+
+def explanations_table(explanations: dict[str, dict]) -> str:
+    """Per DSRF row: AUC of −w and of each ũ for corrupted against clean modalities, rank agreement, spread of w."""
+    keys = list(next(iter(explanations.values())))
+    lines = ["| model | " + " | ".join(f"AUC {k}" if k.startswith(("−w", "ũ")) else k for k in keys) + " |", "|---" * (1 + len(keys)) + "|"]
+    for name, e in explanations.items():
+        lines.append(f"| {name} | " + " | ".join(f"{e[k][0]:.3f} ± {e[k][1]:.3f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def plot_curves(all_curves: dict[str, dict[str, dict]], path: Path, title: str) -> None:
     import matplotlib
 
@@ -220,8 +240,12 @@ def main() -> None:
         all_curves[ORACLE] = curves(oracle, stores["oracle_clean"], args.seeds)
         report[training]["curves"] = all_curves
         plot_curves(all_curves, FIGURES / f"reliability_curves_{slug(training)}.png", f"Robustness on the clean test split, {training}")
-        report[training]["explanations"] = {name: explanation_quality(r, stores["stressed"], args.seeds)
-                                            for name, r in rows.items() if name.startswith("DSRF") and "USF" not in name}
+        (WORK / f"curves_{slug(training)}.md").write_text(curves_table(all_curves) + "\n")
+        explanations = {name: explanation_quality(r, stores["stressed"], args.seeds)
+                        for name, r in rows.items() if name.startswith("DSRF") and "USF" not in name}
+        report[training]["explanations"] = explanations
+        if explanations:
+            (WORK / f"explanations_{slug(training)}.md").write_text(explanations_table(explanations) + "\n")
         report[training]["oracle"] = {k: v for k, v in oracle.items() if k != "folder"}
         (WORK / f"report_{slug(training)}.json").write_text(json.dumps(report[training], indent=1))
 
