@@ -2,8 +2,11 @@
 
 Each seed contributes the metrics of its one checkpoint (the one chosen on valid during
 training); the summary is their mean, sample standard deviation and the per-seed values.
-`metrics.json` keeps the headline metrics' means per split, the table `dvc exp show` draws; the
-seeds file (`evaluate.seed_metrics`) keeps every metric's mean, std and per-seed values.
+`metrics.json` keeps the means that `dvc exp show` draws: every headline metric of the first split
+reported (test, where the store has one) and, for each later split, the metric that selected the
+checkpoints (`train.select_metric`) — all of them would not fit a 120-column terminal beside the
+changed params. The seeds file (`evaluate.seed_metrics`) keeps every metric's mean, std and
+per-seed values of every split.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from .train import TrainConfig, predict  # noqa: E402
 # metrics.json lists the test split first: in a narrow terminal `dvc exp show` keeps the leftmost columns.
 SPLIT_ORDER = ("test", "valid", "train")
 # What evaluate reads of `train:`; the rest of that section does not change a score.
-TRAIN_KEYS = ("seeds", "store", "out", "device", "threads")
+TRAIN_KEYS = ("seeds", "store", "out", "device", "threads", "select_metric")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class EvaluateConfig:
     """params.yaml `evaluate:`."""
 
     splits: tuple[str, ...] = ("valid", "test")  # a split the store lacks (MOSI text: no test) is skipped, with a note
-    metrics: str = "metrics.json"  # {split: {headline metric: mean over seeds}}
+    metrics: str = "metrics.json"  # {first split: {headline metric: mean}, later split: {select metric: mean}}
     seed_metrics: str = "metrics_seeds.json"  # {split: {metric: mean, metric_std, per_seed}}
     plots: str = "plots"
     batch_size: int = 64
@@ -79,11 +82,17 @@ def evaluate_seeds(cfg: EvaluateConfig, train: TrainConfig) -> Evaluation:
                 plot_confusion(plots / f"confusion_{split}.png", matrix, manifest.dataset, title)
         write_predictions(plots / "predictions" / f"{split}.csv", rows)
         summaries[split] = summarize(per_seed)
-    headline = headline_metrics(manifest.dataset)
-    Path(cfg.metrics).write_text(json.dumps({split: {k: s[k] for k in headline} for split, s in summaries.items()}, indent=1))
+    Path(cfg.metrics).write_text(json.dumps(shown_metrics(summaries, manifest.dataset, train.select_metric), indent=1))
     Path(cfg.seed_metrics).write_text(json.dumps(summaries, indent=1))
     skipped = tuple(s for s in cfg.splits if s not in splits)
     return Evaluation(manifest.dataset, summaries, skipped)
+
+
+def shown_metrics(summaries: dict[str, dict], dataset: str, select_metric: str) -> dict[str, dict[str, float]]:
+    """metrics.json: the first split's headline means, and each later split's selection metric."""
+    headline = headline_metrics(dataset)
+    return {split: {k: summary[k] for k in (headline if i == 0 else (select_metric,))}
+            for i, (split, summary) in enumerate(summaries.items())}
 
 
 def summarize(per_seed: dict[int, dict[str, float]]) -> dict:

@@ -1,8 +1,9 @@
 """DVC stage `evaluate`: each seed's checkpoint on every split -> metrics.json, the seeds file and plots.
 
 Reads params `evaluate` and, of `train`, where the store and the checkpoints are, the seeds, the
-device and threads (pipeline/evaluate.py: TRAIN_KEYS). Writes `metrics.json` ({split: {headline
-metric: mean over seeds}}), `metrics_seeds.json` (every metric's mean, std and per-seed values),
+device, threads and the selection metric (pipeline/evaluate.py: TRAIN_KEYS). Writes `metrics.json`
+(the test split's headline means and valid's selection metric: what `dvc exp show` draws),
+`metrics_seeds.json` (every metric's mean, std and per-seed values),
 `plots/predictions/<split>.csv` (what `dvc plots` draws), and for the first seed a
 predicted-vs-true scatter and a confusion matrix per split as PNG.
 """

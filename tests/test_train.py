@@ -2,7 +2,7 @@
 
 Covers: selection on valid and a checkpoint per seed; DDP on 2 CPU processes (gloo) matching one
 process; a killed run resuming to the same weights as an uninterrupted one; a NaN loss stopping
-with the term named; metrics.json with the headline means per split (test first), the seeds file
+with the term named; metrics.json with test's headline means and valid's selection metric, the seeds file
 with every metric's mean, std and per-seed values.
 """
 from __future__ import annotations
@@ -106,7 +106,9 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_plots(tmp_path, stor
         assert set(split["per_seed"]) == {"11", "12"}
         mean = (split["per_seed"]["11"]["mae"] + split["per_seed"]["12"]["mae"]) / 2
         assert split["mae"] == pytest.approx(mean)
-        assert headline[name] == {m: split[m] for m in ("mae", "corr", "acc2_non0", "acc7")}
+    # What `dvc exp show` draws: every headline metric of test, and valid's selection metric only.
+    assert headline == {"test": {m: metrics["test"][m] for m in ("mae", "corr", "acc2_non0", "acc7")},
+                        "valid": {"mae": metrics["valid"]["mae"]}}
     # evaluate rescored the selected checkpoint: its valid MAE is the one training selected on.
     assert metrics["valid"]["per_seed"]["11"]["mae"] == pytest.approx(summary["11"]["valid"]["mae"], abs=1e-5)
     for name in ("scatter_test.png", "confusion_test.png", "predictions/test.csv"):
