@@ -116,22 +116,25 @@ def test_repro_reruns_what_changed_and_exp_show_is_readable(tmp_path):
     run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline", cwd=project)
     # (A higher lr, not fewer epochs: on five clips both runs may pick the same first epoch.)
     run("dvc", "exp", "run", "-n", "high-lr", "-S", "train.lr=0.02", cwd=project)
-    table = in_terminal(["dvc", "exp", "show", "--only-changed", "--no-pager"], project, 120)
-    lines = table.splitlines()
-    assert max(map(len, lines)) <= 120, table
-    columns = next(line for line in lines if "Experiment" in line).split()[2:]  # after Experiment and Created
-    row = next(line for line in lines if "[high-lr]" in line).split()
-    cell = dict(zip(columns, row[-len(columns):]))  # Created may be several words; every other cell is one
-    # --only-changed shows the test metrics that differ from the baseline's (MAE and Corr do on
-    # five clips), each whole, leftmost; the changed param whole after the metrics.
-    before = json.loads(run("git", "show", "HEAD:metrics.json", cwd=project))["test"]
-    after = json.loads((project / "metrics.json").read_text())["test"]
-    changed = [f"test.{name}" for name in before if before[name] != after[name]]
-    assert {"test.mae", "test.corr"} <= set(changed), (before, after)
-    assert columns[: len(changed)] == changed, table
-    for name in changed:
-        assert float(cell[name]) == pytest.approx(after[name.split(".")[1]], rel=1e-4), table
-    assert cell["train.lr"] == "0.02", table
+    before = json.loads(run("git", "show", "HEAD:metrics.json", cwd=project))
+    after = json.loads((project / "metrics.json").read_text())
+    for keep in ([], ["--keep", r"test\."]):
+        table = in_terminal(["dvc", "exp", "show", "--only-changed", *keep, "--no-pager"], project, 120)
+        lines = table.splitlines()
+        assert max(map(len, lines)) <= 120, table
+        columns = next(line for line in lines if "Experiment" in line).split()[2:]  # after Experiment and Created
+        row = next(line for line in lines if "[high-lr]" in line).split()
+        cell = dict(zip(columns, row[-len(columns):]))  # Created may be several words; every other cell is one
+        # --only-changed shows the metrics that differ from the baseline's (test's MAE and Corr do
+        # on five clips), --keep every test metric; each whole, test leftmost, then the changed param.
+        shown = [f"{split}.{name}" for split in after for name in after[split]
+                 if before[split][name] != after[split][name] or (keep and split == "test")]
+        assert {"test.mae", "test.corr"} <= set(shown), (before, after)
+        assert columns[: len(shown)] == shown, table
+        for name in shown:
+            split, metric = name.split(".")
+            assert float(cell[name]) == pytest.approx(after[split][metric], rel=1e-4), table
+        assert cell["train.lr"] == "0.02", table
     seeds = run("dvc", "metrics", "show", "metrics_seeds.json", cwd=project)
     assert "test.mae_std" in seeds and "test.per_seed.3.mae" in seeds
 
