@@ -4,12 +4,14 @@ Each learns the clean synthetic set (pipeline/data/reliability.py with no unreli
 label is 1.5·s and every modality shows s), handles clips that each miss another modality without
 reading the missing input, does regression and classification, and compiles to what eager
 computes; MISA's and Self-MM's loss terms come by name, and Self-MM's generated labels move in
-training only. Every model trains and evaluates through the stage commands on an MMSA-layout pickle.
+training only. Every model trains and evaluates through the stage commands on an MMSA-layout pickle,
+and trains under DDP on 2 CPU processes as on one.
 """
 from __future__ import annotations
 
-
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +162,34 @@ def test_every_model_trains_and_evaluates_on_an_mmsa_pickle(mmsa_store, name, tm
     assert load_checkpoint(tmp_path / "models" / "seed_5.pt")["model_config"]["name"] == name
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"valid", "test"} and all(np.isfinite(v) for split in metrics.values() for v in split.values())
+
+
+def train_on(store: Path, folder: Path, name: str, **train) -> dict[str, torch.Tensor]:
+    """Train `name` for 2 epochs through `pipeline train` (one thread per process) -> the seed's weights."""
+    folder.mkdir()
+    params = {"data": {"path": str(store.parent / "unaligned.pkl")}, "model": {"name": name, **TINY},
+              "train": {"store": str(store), "seeds": [5], "epochs": 2, "lr": 0.003, "batch_size": 4, "device": "cpu", **train}}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    pipeline("train", "--params", "params.yaml", cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    return load_checkpoint(folder / "models" / "seed_5.pt")["model"]
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_two_cpu_processes_train_each_baseline_as_one(mmsa_store, name, tmp_path):
+    """DDP (gloo, 2 processes × 2 clips) against 1 process × 4 clips, the same global batch. Every
+    loss term but MISA's is a mean of per-clip terms, so the weights agree up to the order of float
+    sums; Self-MM's per-clip labels and memories agree too, which they only do when every rank
+    updates them from the clips of both ranks. MISA's similarity (CMD) and difference terms compare
+    moments and products over the batch, which 2 clips per process do not reproduce: it must train
+    and keep its state identical on both ranks (the checkpoint of rank 0), not match."""
+    one = train_on(mmsa_store, tmp_path / "one", name)
+    two = train_on(mmsa_store, tmp_path / "two", name, nproc=2)
+    assert one.keys() == two.keys()
+    worst = max((one[k].float() - two[k].float()).abs().max().item() for k in one)
+    if name == "misa":
+        assert all(torch.isfinite(v.float()).all() for v in two.values())
+    else:
+        assert worst <= 1e-3, worst  # a wrong split of the batch moves weights by ~lr (3e-3) per step
+    if name == "self_mm":
+        assert (two["updates"] > 0).all() and torch.equal(one["updates"], two["updates"])
+        assert torch.allclose(one["label_s"], two["label_s"], atol=1e-3)
