@@ -28,7 +28,7 @@ from pipeline.distributed import torchrun_command
 from pipeline.metrics import MOSI_METRICS
 from pipeline.train import TrainConfig
 
-from .cli_support import PIPELINE, pipeline
+from .cli_support import PIPELINE, assert_same_weights, pipeline, weights
 
 
 # HSF off and no perturbation: every loss term is then a mean of per-sample terms, so the
@@ -68,16 +68,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def weights(folder: Path, seed: int = 11) -> dict[str, torch.Tensor]:
-    return load_checkpoint(folder / "models" / f"seed_{seed}.pt")["model"]
-
-
-def assert_same_weights(a: dict, b: dict, atol: float) -> None:
-    assert a.keys() == b.keys()
-    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
-    assert worst <= atol, worst
 
 
 def test_train_then_evaluate_writes_checkpoints_metrics_and_plots(tmp_path, store):
