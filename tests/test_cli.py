@@ -30,13 +30,13 @@ def test_help_lists_every_command():
 
 
 def test_model_summary_describes_the_model_params_yaml_trains(tmp_path):
-    # No store yet: the widths come from the features settings (MiniLM 384, eGeMAPSv02 25, OpenCV + expressions 24).
+    # No store yet: the widths come from the features settings (MiniLM 384, eGeMAPSv02 25, RetinaFace geometry + expressions 26).
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"]["store"] = str(tmp_path / "no-store")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = run("model-summary", "--params", "params.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    expected = sum(p.numel() for p in DSRF(ModelConfig(input_dims={"t": 384, "a": 25, "v": 24})).parameters())
+    expected = sum(p.numel() for p in DSRF(ModelConfig(input_dims={"t": 384, "a": 25, "v": 26})).parameters())
     assert f"{expected:,}" in result.stdout and "from features settings" in result.stdout
 
     # With a store, its widths and the paper's preset (SIMS: hidden 64).

@@ -29,7 +29,7 @@ def test_extract_writes_transcript_header_and_arrays(tmp_path, params):
     assert set(transcript["words"][0]) == {"word", "start", "end"}
     header = json.loads((out / "features.json").read_text())
     assert {m: (h["present"], h["dim"], h["frames"]) for m, h in header["modalities"].items()} == {
-        "t": (True, 32, 6), "a": (True, 25, len(load_file(str(out / "features.safetensors"))["a"])), "v": (True, 24, 8)}
+        "t": (True, 32, 6), "a": (True, 25, len(load_file(str(out / "features.safetensors"))["a"])), "v": (True, 26, 8)}
     assert header["modalities"]["a"]["extractor"] == "opensmile" and header["modalities"]["v"]["settings"]["fps"] == 4
     assert load_clip(out).modalities["v"].face.all()
     assert "faces in 8/8 frames" in result.stdout and "seconds:" in result.stdout

@@ -62,7 +62,7 @@ def test_stage_writes_the_contract_and_reports_failures(tmp_path, dataset, bert_
     assert list(clips[0]) == ["video_id", "clip_id", "label", "mode", "folder", "label_T", "label_A", "label_V"]
     assert [(c["video_id"], c["clip_id"], c["mode"]) for c in clips] == [("vid 1", "1", "train"), ("vid 1", "été 2", "valid")]
     first = load_clip(out / clips[0]["folder"])
-    assert {m: f.dim for m, f in first.modalities.items()} == {"t": 32, "a": 25, "v": 24}  # face: geometry 16 + expression 8
+    assert {m: f.dim for m, f in first.modalities.items()} == {"t": 32, "a": 25, "v": 26}  # face: RetinaFace geometry 18 + expression 8
     assert first.modalities["v"].face.all() and first.transcript.text == "it was really good"
     failures = {(f["video_id"], f["clip_id"]): f for f in read_csv(out / "failures.csv")}
     assert failures["v2", "1"]["step"] == "probe" and "not a readable media file" in failures["v2", "1"]["reason"]
@@ -88,6 +88,9 @@ def test_rerun_does_nothing_and_one_setting_recomputes_one_modality(tmp_path, da
     assert after["t"] == before["t"] and after["a"] == before["a"]
     assert len(after["v"]) == 2 * len(before["v"])
     assert len(load_clip(arrays.parent).modalities["v"].values) == 4  # 2 s at 2 frames/s
+    run_features(replace(settings, face=FaceSettings(detector="haar")), GIVEN)  # another face detector: the face alone again
+    assert {m: entries(m) for m in "ta"} == {m: before[m] for m in "ta"} and len(entries("v")) == 3 * len(before["v"])
+    assert load_clip(arrays.parent).modalities["v"].dim == 24  # Haar's 16 geometry columns + 8 expression
 
 
 def test_killed_run_resumes_from_the_cache(tmp_path, dataset, bert_dir):

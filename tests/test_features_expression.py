@@ -9,7 +9,7 @@ import pytest
 from skimage import data
 
 from pipeline.features.expression import COLUMNS, EXPRESSIONS, crop, expressions, model_file
-from pipeline.features.face import FACE_COLUMNS, GEOMETRY_COLUMNS, face_features, face_model_digest
+from pipeline.features.face import GEOMETRY_COLUMNS, face_columns, face_features, face_model_digest
 from pipeline.features.media import probe
 from pipeline.features.settings import FaceSettings, settings_key
 
@@ -38,13 +38,14 @@ def test_probabilities_only_on_the_frames_with_a_face(tmp_path):
            "-loop", "1", "-t", "0.8", "-framerate", "5", "-i", str(face),
            "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1[v]", "-map", "[v]", "-pix_fmt", "yuv420p", str(clip))
     features = face_features(probe(clip), FaceSettings(fps=5))
-    assert features.values.shape == (10, len(FACE_COLUMNS)) and features.face.tolist() == [True] * 4 + [False] * 2 + [True] * 4
-    expressed = features.values[:, len(GEOMETRY_COLUMNS):]  # (T, 8)
+    geometry = len(GEOMETRY_COLUMNS["retinaface"])
+    assert features.values.shape == (10, len(face_columns(FaceSettings()))) and features.face.tolist() == [True] * 4 + [False] * 2 + [True] * 4
+    expressed = features.values[:, geometry:]  # (T, 8)
     assert np.allclose(expressed[features.face, :7].sum(1), 1.0, atol=1e-4) and not expressed[~features.face].any()
     assert (expressed[features.face, EXPRESSIONS.index("happy")] > 0.5).all()
-    assert features.settings["columns"] == list(FACE_COLUMNS) and "+fer" in features.model
+    assert features.settings["columns"] == list(face_columns(FaceSettings())) and "+fer" in features.model
     plain = face_features(probe(clip), FaceSettings(fps=5, expression_model=""))  # off: the geometry alone
-    assert plain.values.shape == (10, len(GEOMETRY_COLUMNS)) and np.array_equal(plain.values, features.values[:, : len(GEOMETRY_COLUMNS)])
+    assert plain.values.shape == (10, geometry) and np.array_equal(plain.values, features.values[:, :geometry])
 
 
 def test_the_face_cache_key_changes_with_the_model(tmp_path):

@@ -209,7 +209,7 @@ def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
     from transformers import AutoConfig
 
     from .acoustic import smile
-    from .face import FACE_COLUMNS, GEOMETRY_COLUMNS
+    from .face import face_columns
     from .models import resolve_model
 
     if settings.face.backend != "opencv":
@@ -217,7 +217,7 @@ def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
                          "extracted; build the store (`dvc repro tensors`) and run this again")
     text = AutoConfig.from_pretrained(resolve_model(settings.text.model, "features.text.model")).hidden_size
     audio = len(smile(settings.audio.feature_set).feature_names)
-    return {"t": text, "a": audio, "v": len(FACE_COLUMNS if settings.face.expression_model else GEOMETRY_COLUMNS)}
+    return {"t": text, "a": audio, "v": len(face_columns(settings.face))}
 
 
 def missing(extractor: str, model: str) -> ModalityFeatures:

@@ -1,11 +1,15 @@
 """Facial features per sampled video frame; frames with no face are kept, zero-filled and marked.
 
 Backends:
-- `opencv` (core environment): OpenCV Haar cascades for the face, the eyes and the smile, face
-  geometry and motion (16 values, GEOMETRY_COLUMNS), and the facial expression of the face crop —
-  7 probabilities and their valence from a trained network (expression.py; 8 values): 24 values
-  per frame (FACE_COLUMNS), the expression part left out with `expression_model: ""`. The crops of
-  a clip go through the expression network in one batch.
+- `opencv` (core environment): a face detector (`features.face.detector`, face_detectors.py), the
+  face's geometry and motion, and the facial expression of the face crop — 7 probabilities and
+  their valence from a trained network (expression.py; 8 values), left out with
+  `expression_model: ""`. The crops of a clip go through the expression network in one batch.
+  - `retinaface` (default): the five landmarks give the crop, aligned on a fixed five-point
+    template (ALIGNED_LANDMARKS: upright, eyes level, the face at a fixed size), and the geometry
+    LANDMARK_COLUMNS: 18 values, 26 per frame with expressions.
+  - `haar`: the face box widened by 10 % is the crop, unaligned; eyes and smile come from OpenCV's
+    eye and smile cascades inside the box, HAAR_COLUMNS: 16 values, 24 per frame with expressions.
 - `pyfeat` (its own environment: py-feat needs torch 2.14.1): py-feat's Detectorv2 (or v1)
   action units, emotions and head pose of the most confident face per frame.
 """
@@ -20,29 +24,56 @@ import numpy as np
 
 from .clip import ModalityFeatures
 from .expression import COLUMNS as EXPRESSION_COLUMNS
+from .expression import SIDE
 from .expression import crop as expression_crop
 from .expression import expressions, model_digest
+from .face_detectors import SCALE_STEP, Face, cascades, detector_digest, face_detector
 from .media import MediaInfo, iter_frames
 from .settings import FaceSettings
 
-GEOMETRY_COLUMNS = (
-    "face_x", "face_y", "face_w", "face_h",  # box centre and size, as fractions of the frame
-    "eyes", "eye_distance", "eye_tilt",  # eyes found (0-2), their distance / face width, angle (rad)
-    "smile", "smile_width",  # a smile found (0/1), its width / face width
-    "brightness", "contrast",  # mean and std of the face's grey levels, in [0, 1]
+BOX_COLUMNS = ("face_x", "face_y", "face_w", "face_h")  # box centre and size, as fractions of the frame
+SHARED_COLUMNS = (
+    "brightness", "contrast",  # mean and std of the face box's grey levels, in [0, 1]
     "move_x", "move_y", "scale_change",  # face motion since the previous frame with a face
     "face_motion",  # mean absolute change of the face crop since that frame, in [0, 1]
-    "faces",  # how many faces the cascade found
+    "faces",  # how many faces the detector found
 )
-FACE_COLUMNS = (*GEOMETRY_COLUMNS, *EXPRESSION_COLUMNS)
+HAAR_COLUMNS = (
+    *BOX_COLUMNS,
+    "eyes", "eye_distance", "eye_tilt",  # eyes found (0-2), their distance / face width, angle (rad)
+    "smile", "smile_width",  # a smile found (0/1), its width / face width
+    *SHARED_COLUMNS,
+)
+LANDMARK_COLUMNS = (
+    *BOX_COLUMNS,
+    "score",  # the detector's confidence
+    "roll",  # angle of the eye line (rad): the head tilted toward a shoulder
+    "yaw",  # the nose's offset from the eyes' midpoint along the eye line / eye distance: 0 frontal, ± turned
+    "pitch",  # the nose's depth between the eye line (0) and the mouth line (1): the head nodding
+    "eye_distance",  # / face width
+    "mouth_width",  # mouth corners' distance / eye distance: wider in a smile
+    "mouth_dark",  # how much darker the strip between the mouth corners is than the face, in face stds: an open mouth is dark
+    *SHARED_COLUMNS,
+)
+GEOMETRY_COLUMNS = {"retinaface": LANDMARK_COLUMNS, "haar": HAAR_COLUMNS}
 CROP = 64  # side of the face crop compared between frames
 EYE_SEARCH = 128  # side of the face image the eye and smile cascades search
-SCALE_STEP = 1.2  # cascade pyramid step: half the time of 1.1; the test face is still found with its eyes and smile
+# Where the aligned crop puts the five landmarks (LANDMARKS order), as fractions of its side: where
+# they fall in the Haar crop of the frontal astronaut photo, made symmetric, so the expression network
+# sees faces framed as before, upright.
+ALIGNED_LANDMARKS = np.array([(0.31, 0.39), (0.69, 0.39), (0.50, 0.63), (0.32, 0.73), (0.68, 0.73)])
+
+def face_columns(settings: FaceSettings) -> tuple[str, ...]:
+    """The names of the opencv backend's columns for these settings."""
+    return GEOMETRY_COLUMNS[settings.detector] + (EXPRESSION_COLUMNS if settings.expression_model else ())
 
 
 def face_model_digest(settings: FaceSettings) -> str:
-    """What of the face pass's models its cache key needs beyond the settings: the expression network's file."""
-    return model_digest(settings.expression_model) if settings.backend == "opencv" else ""
+    """What of the face pass's models its cache key needs beyond the settings: the detector's and the
+    expression network's weights."""
+    if settings.backend != "opencv":
+        return ""
+    return model_digest(settings.expression_model) + detector_digest(settings)
 
 
 def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
@@ -50,61 +81,117 @@ def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
     if settings.backend == "pyfeat":
         values, face, model, columns = _pyfeat(frames, settings)
     else:
-        values, face = opencv_features((frame for _, frame in frames), settings.expression_model)
-        model = "haarcascade_frontalface_default+eye+smile" + (f"+{settings.expression_model}" if settings.expression_model else "")
-        columns = list(FACE_COLUMNS if settings.expression_model else GEOMETRY_COLUMNS)
+        values, face = opencv_features((frame for _, frame in frames), settings)
+        detector = "haarcascade_frontalface_default+eye+smile" if settings.detector == "haar" else f"retinaface:{settings.detector_model}"
+        model = detector + (f"+{settings.expression_model}" if settings.expression_model else "")
+        columns = list(face_columns(settings))
     starts = np.arange(len(values), dtype=np.float32) / settings.fps
     times = np.stack([starts, starts + 1 / settings.fps], axis=1)  # (T, 2)
     described = {"backend": settings.backend, "fps": settings.fps, "max_side": settings.max_side, "columns": columns}
     return ModalityFeatures(values, times, settings.backend, model, described, face)
 
 
-@lru_cache(maxsize=1)
-def cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier, cv2.CascadeClassifier]:
-    folder = cv2.data.haarcascades
-    names = ("haarcascade_frontalface_default.xml", "haarcascade_eye.xml", "haarcascade_smile.xml")
-    return tuple(cv2.CascadeClassifier(folder + name) for name in names)
+def opencv_features(frames: Iterable[np.ndarray], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(T, len(face_columns(settings))) float32 features and (T,) bool face found, from (H, W, 3) BGR frames."""
+    import torch  # its thread count is this process's share (pipeline.threads)
 
-
-def opencv_features(frames: Iterable[np.ndarray], expression_model: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """(T, 24) float32 features — (T, 16) without `expression_model` — and (T,) bool face found,
-    from (H, W, 3) BGR frames."""
-    face_cascade, eye_cascade, smile_cascade = cascades()
+    detect = face_detector(settings, torch.get_num_threads())
+    width_of_row = len(GEOMETRY_COLUMNS[settings.detector])
     rows, found, crops = [], [], []
     previous: tuple[np.ndarray, np.ndarray] | None = None  # (box, crop) of the last frame with a face
     for frame in frames:
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        height, width = grey.shape
-        boxes = face_cascade.detectMultiScale(grey, SCALE_STEP, 5, minSize=(max(24, min(height, width) // 10),) * 2)
-        row = np.zeros(len(GEOMETRY_COLUMNS), np.float32)
-        found.append(len(boxes) > 0)
-        if len(boxes):
-            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
-            face = grey[y : y + h, x : x + w]
-            box = np.array([(x + w / 2) / width, (y + h / 2) / height, w / width, h / height], np.float32)
-            row[0:4] = box
-            # Eyes and smiles are searched in a fixed-size face: the cascades need ~20 px eyes.
-            large = cv2.resize(face, (EYE_SEARCH, EYE_SEARCH), interpolation=cv2.INTER_LINEAR)
-            row[4:7] = _eyes(eye_cascade, large[: EYE_SEARCH * 5 // 8])
-            row[7:9] = _smile(smile_cascade, large[EYE_SEARCH // 2 :])
-            row[9:11] = face.mean() / 255, face.std() / 255
-            crop = cv2.resize(face, (CROP, CROP), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-            if previous is not None:
-                row[11:13] = box[:2] - previous[0][:2]
-                row[13] = np.log(box[2] / previous[0][2])
-                row[14] = np.abs(crop - previous[1]).mean()
-            row[15] = len(boxes)
-            previous = (box, crop)
-            if expression_model:
-                crops.append(expression_crop(grey, (x, y, w, h)))
-        rows.append(row)
+        faces = detect(frame, grey)
+        found.append(bool(faces))
+        if not faces:
+            rows.append(np.zeros(width_of_row, np.float32))
+            continue
+        face = max(faces, key=lambda f: f.area)
+        box, pixels = _box(face, grey)
+        if face.landmarks is None:
+            middle, expression, crop = _haar_geometry(pixels), expression_crop(grey, face.box), _resized(pixels)
+        else:
+            expression = aligned_crop(grey, face.landmarks)
+            middle, crop = _landmark_geometry(face, expression), expression.astype(np.float32) / 255
+        motion = np.zeros(4, np.float32)
+        if previous is not None:
+            motion[:2] = box[:2] - previous[0][:2]
+            motion[2] = np.log(box[2] / previous[0][2])
+            motion[3] = np.abs(crop - previous[1]).mean()
+        rows.append(np.concatenate([box, middle, [pixels.mean() / 255, pixels.std() / 255], motion, [len(faces)]]).astype(np.float32))
+        previous = (box, crop)
+        crops.append(expression)
     found = np.array(found, bool)
-    values = np.array(rows, np.float32).reshape(-1, len(GEOMETRY_COLUMNS))  # (T, 16)
-    if not expression_model:
+    values = np.array(rows, np.float32).reshape(-1, width_of_row)  # (T, geometry)
+    if not settings.expression_model:
         return values, found
     expressed = np.zeros((len(values), len(EXPRESSION_COLUMNS)), np.float32)  # (T, 8): 0 where no face
-    expressed[found] = expressions(np.stack(crops) if crops else np.zeros((0, 64, 64), np.uint8), expression_model)
+    expressed[found] = expressions(np.stack(crops) if crops else np.zeros((0, SIDE, SIDE), np.uint8), settings.expression_model)
     return np.concatenate([values, expressed], axis=1), found
+
+
+def _box(face: Face, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box as fractions of the frame (centre x, y, width, height), and its grey pixels inside the frame."""
+    height, width = grey.shape
+    x, y, w, h = face.box
+    box = np.array([(x + w / 2) / width, (y + h / 2) / height, w / width, h / height], np.float32)
+    return box, grey[max(0, y): y + h, max(0, x): x + w]
+
+
+def _resized(pixels: np.ndarray) -> np.ndarray:
+    return cv2.resize(pixels, (CROP, CROP), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def _haar_geometry(pixels: np.ndarray) -> np.ndarray:
+    """Eyes (3) and smile (2) from OpenCV's cascades, searched in a fixed-size face: they need ~20 px eyes."""
+    _, eye_cascade, smile_cascade = cascades()
+    large = cv2.resize(pixels, (EYE_SEARCH, EYE_SEARCH), interpolation=cv2.INTER_LINEAR)
+    return np.array([*_eyes(eye_cascade, large[: EYE_SEARCH * 5 // 8]), *_smile(smile_cascade, large[EYE_SEARCH // 2:])], np.float32)
+
+
+def alignment(landmarks: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """(2, 3) similarity transform (rotation, one scale, shift) taking `landmarks` ((5, 2) pixels) the
+    nearest, in least squares, to ALIGNED_LANDMARKS of a side × side crop.
+
+    All five points, not the eyes alone: a turned head's eyes come closer together, and a crop scaled
+    by their distance alone zooms in past the mouth (bench/face_detectors.py measured it)."""
+    source, target = landmarks.astype(np.float64), ALIGNED_LANDMARKS * side
+    p, q = source - source.mean(0), target - target.mean(0)
+    norm = (p**2).sum()
+    a = (p * q).sum() / norm  # s·cos(angle)
+    b = (p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]).sum() / norm  # s·sin(angle)
+    rotation = np.array([[a, -b], [b, a]])
+    return np.hstack([rotation, (target.mean(0) - rotation @ source.mean(0))[:, None]])
+
+
+def aligned_crop(grey: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(SIDE, SIDE) uint8: the face rotated, scaled and shifted onto ALIGNED_LANDMARKS: upright, eyes level."""
+    return cv2.warpAffine(grey, alignment(landmarks), (SIDE, SIDE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _landmark_geometry(face: Face, aligned: np.ndarray) -> np.ndarray:
+    """score, roll, yaw, pitch, eye_distance, mouth_width, mouth_dark from the five landmarks."""
+    left, right, nose, mouth_left, mouth_right = face.landmarks.astype(np.float64)
+    eye_line, middle = right - left, (left + right) / 2
+    eyes = max(np.linalg.norm(eye_line), 1e-6)
+    along = eye_line / eyes
+    across = np.array([-along[1], along[0]])  # perpendicular, pointing down the face
+    mouth = (mouth_left + mouth_right) / 2
+    pitch = (nose - middle) @ across / max((mouth - middle) @ across, 1e-6)
+    return np.array([face.score, np.arctan2(eye_line[1], eye_line[0]), (nose - middle) @ along / eyes, pitch,
+                     eyes / face.box[2], np.linalg.norm(mouth_right - mouth_left) / eyes,
+                     _mouth_dark(aligned, face.landmarks)], np.float32)
+
+
+def _mouth_dark(aligned: np.ndarray, landmarks: np.ndarray) -> float:
+    """How much darker than the whole aligned crop the strip between the mouth corners is, in the crop's stds."""
+    corners = cv2.transform(landmarks[None, 3:5].astype(np.float64), alignment(landmarks))[0]  # (2, 2) in the crop
+    (x0, x1), y = np.sort(corners[:, 0]), corners[:, 1].mean()
+    half = max(2.0, (x1 - x0) / 5)  # the strip is as tall as 40 % of the mouth's width
+    strip = aligned[int(max(0, y - half)): int(y + half) + 1, int(max(0, x0)): int(x1) + 1]
+    if not strip.size:
+        return 0.0
+    return float((aligned.mean() - strip.mean()) / max(aligned.std(), 1.0))
 
 
 def _eyes(cascade: cv2.CascadeClassifier, upper: np.ndarray) -> tuple[float, float, float]:
@@ -126,8 +213,6 @@ def _smile(cascade: cv2.CascadeClassifier, lower: np.ndarray) -> tuple[float, fl
     if len(smiles) == 0:
         return 0.0, 0.0
     return 1.0, float(max(s[2] for s in smiles) / side)
-
-
 def _batches(frames: Iterator[tuple[float, np.ndarray]], size: int) -> Iterator[list[np.ndarray]]:
     while batch := [frame for _, frame in islice(frames, size)]:
         yield batch

