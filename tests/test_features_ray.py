@@ -18,15 +18,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
+from safetensors.numpy import load_file
 
 from pipeline.features.dataset import _discard_partial, _features_job, find_media, read_label_csv, run_features, run_transcribe
 from pipeline.features.extract import ClipInput
 from pipeline.features.ray_executor import NAMESPACE, Access, ClipWorker, Pool, actors_that_fit, ray_module, ray_outcomes
 from pipeline.features.settings import ActorResources, on_cluster, stage_settings
 from pipeline.files import PARTIAL
+from pipeline.threads import threads_per_process
 
 from .cli_support import pipeline
 from .features_support import tiny_bert
@@ -126,6 +129,56 @@ def test_ray_output_equals_local_file_by_file(tmp_path, cluster, corpus, bert, l
     assert (tmp_path / "features" / "clips.csv").read_text().count("\n") == 1 + 30
 
 
+def demo_clips(folder: Path, rows: int) -> Path:
+    """The first `rows` clips of raw/demo: a label.csv of those rows, the video folders linked."""
+    folder.mkdir(parents=True)
+    lines = (ROOT / "raw" / "demo" / "label.csv").read_text(encoding="utf-8").splitlines()[: rows + 1]
+    (folder / "label.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for video in {line.split(",")[0] for line in lines[1:]}:
+        (folder / video).symlink_to(ROOT / "raw" / "demo" / video)
+    return folder
+
+
+def tensors(folder: Path) -> dict[str, dict[str, np.ndarray]]:
+    return {str(p.parent.relative_to(folder)): load_file(str(p)) for p in sorted(folder.rglob("features.safetensors"))}
+
+
+@pytest.mark.slow
+def test_real_models_give_the_same_tensors_on_both_executors_at_one_thread(tmp_path, cluster):
+    """Issue 25: both stages with `threads: 1` on three demo clips, with params.yaml's real extraction
+    (faster-whisper base, MiniLM, openSMILE, faces), locally and on Ray actors that reserve 2 CPUs
+    each: every transcript and every tensor of every clip (`t_times`, Whisper's word times, too)
+    must be equal. An actor used to run `actor.cpus` threads whatever `threads` said.
+
+    The file-by-file comparison above cannot see that: its transcripts are label.csv's text spread
+    over each clip (`transcribe.backend: given`, so Whisper never runs), its text model is a
+    random 2-layer BERT, and no params set `threads` there (the local reference gets one thread from
+    OMP_NUM_THREADS, each actor from its one CPU), so the two rules never gave different counts.
+    """
+    data = demo_clips(tmp_path / "data", 3)
+    runs = {}
+    threads = torch.get_num_threads()  # the local run sets this process's; given back below
+    for executor in ("local", "ray"):
+        folder = tmp_path / executor
+        runner = {"executor": executor, "workers": 1, "threads": 1, "actor": {"cpus": 2},
+                  "out": str(folder / "out"), "cache": str(folder / "cache")}
+        sections = {"data": {"path": str(data)}, "transcribe": {**runner, "out": str(folder / "transcripts")},
+                    "features": runner, "ray": {"address": cluster}}
+        asr, features = (on_cluster(part, sections) for part in stage_settings(sections))
+        try:
+            assert run_transcribe(asr).failures == [] and run_features(features, asr).failures == []
+        finally:
+            torch.set_num_threads(threads)
+        runs[executor] = folder
+    assert_same_files(runs["ray"] / "transcripts", runs["local"] / "transcripts")
+    ours, reference = tensors(runs["ray"] / "out"), tensors(runs["local"] / "out")
+    assert sorted(ours) == sorted(reference) and len(ours) == 3
+    assert [(clip, name) for clip in ours for name in sorted(ours[clip] | reference[clip])
+            if name not in ours[clip] or name not in reference[clip]
+            or not np.array_equal(ours[clip][name], reference[clip][name])] == []
+    assert_same_files(runs["ray"] / "out", runs["local"] / "out")
+
+
 def named_actors() -> set[str]:
     return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE}
 
@@ -183,25 +236,25 @@ def test_a_path_a_worker_cannot_read_stops_the_run_naming_it(tmp_path, cluster, 
     missing = tmp_path / "elsewhere" / "clip.mp4"
     access = Access(missing, Path(features.out), Path(features.cache))
     with pytest.raises(ValueError, match=f"^{missing}: a Ray worker on node .* cannot read it"):
-        list(ray_outcomes(work, _features_job, Pool("features", 1, ActorResources(), ""), access, _discard_partial))
+        list(ray_outcomes(work, _features_job, Pool("features", 1, 0, ActorResources(), ""), access, _discard_partial))
     assert not list(Path(features.out).glob("*/*")), "no clip may start before the check passed"
 
 
 def test_the_start_up_check_names_what_a_worker_cannot_reach(tmp_path, monkeypatch):
     # The actor class as plain Python (no Ray): each failing path gets its own message.
     monkeypatch.chdir(tmp_path)  # the worker changes directory; the test's is restored afterwards
-    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # and sets threads: keep this process's
+    threads = torch.get_num_threads()  # the worker sets this process's threads: keep them
     out, clip = tmp_path / "out", tmp_path / "clip.mp4"
     out.mkdir()
     clip.write_bytes(b"x")
     (out / ".ray-check-token").touch()
-    worker = ClipWorker(str(tmp_path), 1)
+    worker = ClipWorker(str(tmp_path), threads)
     assert worker.check(Access(clip, out, tmp_path / "cache"), "token") == ""
     assert "does not see the driver's output folder" in worker.check(Access(clip, out, tmp_path / "cache"), "other")
     assert worker.check(Access(tmp_path / "no.mp4", out, tmp_path / "cache"), "token").startswith(f"{tmp_path / 'no.mp4'}: a Ray worker")
     (tmp_path / "file").write_text("")
     assert worker.check(Access(clip, out, tmp_path / "file" / "cache"), "token").startswith(f"{tmp_path / 'file' / 'cache'}: a Ray worker")
-    gone = ClipWorker(str(tmp_path / "not-mounted"), 1)
+    gone = ClipWorker(str(tmp_path / "not-mounted"), threads)
     assert "the stage's working directory is not there" in gone.check(Access(clip, out, out), "token")
 
 
@@ -221,6 +274,16 @@ def test_without_ray_the_error_names_the_extra(tmp_path, corpus, bert, monkeypat
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed: `import ray` fails
     with pytest.raises(ValueError, match=r"Ray is not installed; install the project's `cluster` extra"):
         run_features(features, asr)
+
+
+def test_an_actor_runs_the_threads_a_local_worker_would(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the driver's: a Ray on this machine passes it to its actors
+    pool = Pool("features", 1, 1, ActorResources(cpus=2), "")
+    assert pool.actor_threads() == threads_per_process(1, 1) == 1  # the param first, on both executors
+    assert replace(pool, threads=0).actor_threads() == threads_per_process(1, 0) == 3  # then OMP_NUM_THREADS
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert replace(pool, threads=0).actor_threads() == 2  # then the actor's CPUs
+    assert replace(pool, threads=0, actor=ActorResources(cpus=0.5)).actor_threads() == 1
 
 
 def test_actors_that_fit_count_whole_actors_per_node():

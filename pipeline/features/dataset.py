@@ -217,7 +217,7 @@ def _outcomes(work: list[tuple], job: Callable, settings: TranscribeSettings | F
     if settings.executor == "ray":
         from .ray_executor import Access, Pool, ray_outcomes  # Ray is an optional extra
 
-        pool = Pool(desc, settings.workers, settings.actor, settings.ray_address)
+        pool = Pool(desc, settings.workers, settings.threads, settings.actor, settings.ray_address)
         # What every actor must be able to read: the first clip this process can (label.csv if none).
         first = next((item[1].media for item in work if item[1].media and item[1].media.is_file()), Path(settings.data) / "label.csv")
         yield from ray_outcomes(work, job, pool, Access(first, Path(settings.out), Path(settings.cache)), _discard_partial)

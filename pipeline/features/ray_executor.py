@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
-from ..threads import set_threads
+from ..threads import set_threads, threads_per_process
 from .settings import ActorResources
 
 ATTEMPTS = 3  # actors a clip may see die under it before it counts as failed
@@ -39,16 +39,24 @@ CONNECT_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class Pool:
-    """One stage's Ray actors: params `<stage>.workers`, `<stage>.actor`, `ray.address`."""
+    """One stage's Ray actors: params `<stage>.workers`, `<stage>.threads`, `<stage>.actor`, `ray.address`."""
 
     stage: str  # transcribe | features: in messages and actor names
     workers: int
+    threads: int  # the param: 0 = each actor's CPUs
     actor: ActorResources
     address: str
 
     def request(self) -> dict[str, float]:
         """Ray's resource names and amounts for one actor."""
         return {"CPU": self.actor.cpus, "GPU": self.actor.gpus, "memory": self.actor.memory_gb * 2**30}
+
+    def actor_threads(self) -> int:
+        """Each actor's torch / CTranslate2 threads, by a local worker's rule with the actor's CPUs as
+        its cores: the `threads` param, then this process's OMP_NUM_THREADS, then `actor.cpus`.
+        Chosen here, not in the actor, whose OMP_NUM_THREADS is Ray's or one inherited: the count
+        can change the text encoder's last bits and Whisper's word times."""
+        return threads_per_process(1, self.threads, max(1, math.floor(self.actor.cpus)))
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,9 @@ class Access:
 
 
 class ClipWorker:
-    """One actor: runs jobs in the driver's working directory, on its share of the cores."""
+    """One actor: runs jobs in the driver's working directory, on the threads the driver chose (Pool.actor_threads)."""
 
-    def __init__(self, cwd: str, cpus: float):
+    def __init__(self, cwd: str, threads: int):
         self.node = socket.gethostname()
         self.cwd_error = ""
         try:
@@ -71,7 +79,7 @@ class ClipWorker:
         except OSError as error:
             self.cwd_error = (f"{cwd}: the stage's working directory is not there on Ray node {self.node} "
                               f"({error.strerror}); every node must mount it at the same path")
-        set_threads(cores=max(1, math.floor(cpus)))
+        set_threads(requested=threads)
 
     def check(self, access: Access, token: str) -> str:
         """"" when this actor can do the work, else one line saying which path fails."""
@@ -232,7 +240,7 @@ class Actors:
     def start(self) -> None:
         actor = self.remote_class.options(name=f"{self.pool.stage}-{self.run_id}-{self.started}", namespace=NAMESPACE,
                             num_cpus=self.pool.actor.cpus, num_gpus=self.pool.actor.gpus,
-                            memory=self.pool.actor.memory_gb * 2**30 or None, max_restarts=0).remote(os.getcwd(), self.pool.actor.cpus)
+                            memory=self.pool.actor.memory_gb * 2**30 or None, max_restarts=0).remote(os.getcwd(), self.pool.actor_threads())
         self.started += 1
         self.all.append(actor)
         self.checking[actor.check.remote(self.access, self.token)] = actor

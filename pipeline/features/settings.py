@@ -29,7 +29,7 @@ class ActorResources:
     """What each Ray actor of a stage reserves (executor `ray`); Ray places an actor only on a node
     that has all of it free."""
 
-    cpus: float = 1.0  # also the actor's torch / CTranslate2 threads
+    cpus: float = 1.0  # also the actor's torch / CTranslate2 threads, unless the stage's `threads` is set
     gpus: float = 0.0
     memory_gb: float = 0.0  # 0 = no reservation
 
@@ -49,7 +49,7 @@ class TranscribeSettings:
     out: str = "data/transcripts"
     cache: str = ".cache/features"  # per-clip cache shared with the features stage
     workers: int = 1  # clips at a time: processes (executor local) or Ray actors (executor ray)
-    threads: int = 0  # torch / CTranslate2 threads per worker; 0 = the cores this process may use / workers
+    threads: int = 0  # torch / CTranslate2 threads per worker or actor; 0 = the cores this process may use / workers (ray: actor.cpus)
     executor: str = "local"  # local | ray
     actor: ActorResources = field(default_factory=ActorResources)
     ray_address: str = ""  # params `ray.address`, filled in by on_cluster
@@ -98,7 +98,7 @@ class FeaturesSettings:
     out: str = "data/features"
     cache: str = ".cache/features"
     workers: int = 1
-    threads: int = 0  # torch / OpenCV threads per worker; 0 = the cores this process may use / workers
+    threads: int = 0  # torch / OpenCV threads per worker or actor; 0 = the cores this process may use / workers (ray: actor.cpus)
     executor: str = "local"
     actor: ActorResources = field(default_factory=ActorResources)
     ray_address: str = ""
