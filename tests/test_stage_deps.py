@@ -21,6 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "raw" / "demo"
 STAGES = ("transcribe", "features", "tensors", "train", "evaluate")
+# Imported only on a path the traced run does not take: the text encoder, when train.finetune_text loads it.
+UNTRACED = {"train": ["pipeline/features"]}
 
 
 def stage_entries() -> dict[str, dict]:
@@ -93,7 +95,7 @@ def test_extraction_and_the_store_do_not_depend_on_model_or_training_code():
 @pytest.mark.parametrize("stage", STAGES)
 def test_dvc_yaml_lists_no_project_file_the_stage_does_not_run(traces, stage):
     # A file listed but never imported reruns the stage for nothing; a folder must hold one it imports.
-    code = [d for d in stage_entries()[stage]["deps"] if d.startswith(("pipeline/", "stages/"))]
+    code = [d for d in stage_entries()[stage]["deps"] if d.startswith(("pipeline/", "stages/")) and not covered(d, UNTRACED.get(stage, []), "/")]
     unused = [d for d in code if not any(covered(f, [d], "/") for f in traces[stage]["files"])]
     assert not unused, f"dvc.yaml stage {stage} lists these but never imports them: {unused}"
 
