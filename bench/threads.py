@@ -41,7 +41,9 @@ def train(store: Path, epochs: int, folder: Path) -> None:
     from pipeline import distributed  # first: the pipeline's OpenMP setting must precede torch (`before` loaded torch already)
     from pipeline.data.loader import make_loader
     from pipeline.data.store import read_manifest
-    from pipeline.train import TrainConfig, TrainSetup, build_model, fit, seed_everything
+    from pipeline.model import LossConfig, ModelConfig
+    from pipeline.setup import TrainConfig, TrainSetup, build_model
+    from pipeline.train import Hooks, Loaders, SeedRun, fit, seed_everything
 
     import torch
 
@@ -49,15 +51,15 @@ def train(store: Path, epochs: int, folder: Path) -> None:
     ctx = distributed.setup(cfg.device, cfg.threads)
     manifest = read_manifest(store)
     seed_everything(1)
-    model = build_model(TrainSetup(cfg, {}, {}, ("t", "a", "v")), manifest)
-    loaders = [make_loader(store, split, cfg.batch_size, shuffle=split == "train", seed=1) for split in ("train", "valid")]
+    model = build_model(TrainSetup(cfg, ModelConfig(), LossConfig()), manifest)
+    loaders = Loaders(*(make_loader(store, split, cfg.batch_size, shuffle=split == "train", seed=1) for split in ("train", "valid")))
     stamps = [time.perf_counter()]
 
     def log(row: dict, epoch: int) -> None:
         stamps.append(time.perf_counter())
         print(f"epoch {epoch}: {stamps[-1] - stamps[-2]:.2f} s ({torch.get_num_threads()} threads)", flush=True)
 
-    fit(model, *loaders, cfg, ctx, 1, manifest.dataset, folder / "state.pt", folder / "best.pt", {"fingerprint": "bench"}, log)
+    fit(model, loaders, cfg, ctx, SeedRun(1, manifest.dataset, folder, {"fingerprint": "bench"}), Hooks(log))
 
 
 def launch(mode: str, copies: int, store: Path, epochs: int, work: Path) -> list[list[float]]:

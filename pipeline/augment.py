@@ -21,30 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
 
 import torch
 
 from .data.batch import Batch
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    dropout: float = 0.0
-    noise: float = 0.0
-    conflict: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name, value in (("train.modality_dropout", self.dropout), ("train.feature_noise", self.noise),
-                            ("train.feature_conflict", self.conflict)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}: {value} is not in [0, 1]")
-        if self.noise + self.conflict > 1.0:
-            raise ValueError(f"train.feature_noise + train.feature_conflict: {self.noise + self.conflict} is more than 1")
-
-    @property
-    def active(self) -> bool:
-        return self.dropout > 0 or self.noise > 0 or self.conflict > 0
+from .setup import Perturbation
 
 
 def clip_generator(seed: int, epoch: int, clip_id: str) -> torch.Generator:

@@ -1,49 +1,17 @@
-"""The `pipeline` console command.
+"""The `pipeline` console command: every command of pipeline/commands/, in the order of use.
 
 Only commands that work are listed. Bad input prints a one-line error (a traceback only with
---debug) and exits with status 2. The DVC stages' commands (`pipeline train` is `python -m
-stages.train`) are found by name in stages/ when called: the library never imports its stages.
+--debug) and exits with status 2. The DVC stages' commands are the stages' own (`pipeline train`
+runs what `python -m stages.train` runs); the library never imports its stages.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import importlib
-
 import typer
-from rich.console import Console
-from rich.table import Table
-from typer.core import TyperGroup
 
-from .data.config import data_params
-from .data.store import Manifest, read_manifest
-from .errors import one_line_errors, settings
-from .features.extract import feature_widths
-from .features.settings import stage_settings
-from .params import load_params
-from .train import build_model, train_setup
+from .commands import evaluate, extract, features, model_summary, predict, tensors, train, transcribe
+from .errors import settings
 
-STAGES = ("transcribe", "features", "tensors", "train", "evaluate")  # DVC stages, in the order of the chain
-
-
-class WithStages(TyperGroup):
-    """The commands defined here, with one command per stage module (stages/<name>.py: `command`)
-    loaded only when it is called or listed."""
-
-    def list_commands(self, ctx) -> list[str]:
-        own = super().list_commands(ctx)  # model-summary, extract, predict
-        return [*own[:2], *STAGES, *own[2:]]
-
-    def get_command(self, ctx, name: str):
-        if name not in STAGES:
-            return super().get_command(ctx, name)
-        single = typer.Typer(add_completion=False)
-        single.command(name)(importlib.import_module(f"stages.{name}").command)
-        return typer.main.get_command(single)
-
-
-app = typer.Typer(cls=WithStages, add_completion=False, no_args_is_help=True)
-console = Console()
+app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
 @app.callback()
@@ -52,43 +20,12 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on e
     settings["debug"] = debug
 
 
-@app.command("model-summary")
-def model_summary(
-    params: Path = typer.Option(Path("params.yaml"), help="params.yaml: the model params.yaml trains (sections data, features, model, loss, train)."),
-) -> None:
-    """Print the modules and parameter counts of the model `pipeline train` would build from params.yaml."""
-    with one_line_errors():
-        sections = load_params(params)
-        setup = train_setup(sections)
-        source = setup.train.store
-        try:
-            manifest = read_manifest(source)
-        except ValueError:  # no store yet: the widths the features settings make
-            _, features = stage_settings(sections)
-            data = data_params(sections.get("data"))
-            source = f"features settings ({features.text.model}, {features.audio.feature_set}, {features.face.backend})"
-            manifest = Manifest(modalities=setup.modalities, dims=feature_widths(features), dataset=data.dataset,
-                                label_range=data.label_range, splits={}, features={}, max_lengths={}, truncate={},
-                                dtype="float32", norm={})
-        model = build_model(setup, manifest)
-    config = model.config
-    table = Table(title="DSRF")
-    table.add_column("module")
-    table.add_column("parameters", justify="right")
-    for name, module in model.named_children():
-        table.add_row(name, f"{sum(p.numel() for p in module.parameters()):,}")
-    table.add_row("total", f"{sum(p.numel() for p in model.parameters()):,}", style="bold")
-    console.print(table)
-    console.print(f"input widths {config.input_dims}, from {source}")
-    switches = ", ".join(f"{k}={getattr(config, k)}" for k in ("hidden", "use_hsf", "use_dri", "use_usf", "fusion", "task"))
-    console.print(f"modalities {list(config.modalities)}; {config.num_classes} classes; {switches}")
-    train = setup.train
-    console.print(f"training: lr {train.lr:g}, batch {train.batch_size}, weight decay {train.weight_decay:g}"
-                  + (f" (paper preset {train.preset})" if train.preset else ""))
-
-
-from .features.cli import extract_command  # noqa: E402
-from .predict_cli import predict_command  # noqa: E402
-
-app.command("extract")(extract_command)
-app.command("predict")(predict_command)
+app.command("model-summary")(model_summary.command)
+app.command("extract")(extract.extract_command)
+# The DVC stages, in the order of the chain.
+app.command("transcribe")(transcribe.command)
+app.command("features")(features.command)
+app.command("tensors")(tensors.command)
+app.command("train")(train.command)
+app.command("evaluate")(evaluate.command)
+app.command("predict")(predict.predict_command)

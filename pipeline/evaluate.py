@@ -27,7 +27,8 @@ from .data.loader import make_loader  # noqa: E402
 from .data.source import SPLITS  # noqa: E402
 from .data.store import read_manifest  # noqa: E402
 from .metrics import class_names, compute_metrics, fine_classes, headline_metrics  # noqa: E402
-from .train import TrainConfig, predict  # noqa: E402
+from .inference import predict  # noqa: E402
+from .setup import TrainConfig  # noqa: E402
 
 # metrics.json lists the test split first: in a narrow terminal `dvc exp show` keeps the leftmost columns.
 SPLIT_ORDER = ("test", "valid", "train")

@@ -114,6 +114,13 @@ def compute_metrics(y_true, y_pred, dataset: str) -> dict[str, float]:
     return sims_metrics(y_true, y_pred)
 
 
+def is_better(metric: str, value: float, best: float | None) -> bool:
+    """Whether `value` of `metric` beats `best` (None: nothing yet): the rule that selects a checkpoint."""
+    if best is None:
+        return True
+    return value < best if metric in LOWER_IS_BETTER else value > best
+
+
 def metric_names(dataset: str) -> tuple[str, ...]:
     return MOSI_METRICS if _family(dataset) == "mosi" else SIMS_METRICS
 

@@ -26,10 +26,9 @@ from .data.build import truncate
 from .explanations import occlusion_effects
 from .features.clip import ClipFeatures
 from .features.expression import COLUMNS as EXPRESSION_COLUMNS
-from .metrics import class_names, fine_classes
+from .metrics import class_names, fine_classes, is_better
 from .modalities import MODALITY_NAMES
 from .model import FACTORS, DSRFOutput, SentimentModel
-from .train import is_better
 
 # Verbal names of the fine classes, lowest first (7 for MOSI/MOSEI, 5 for SIMS).
 CLASS_LABELS = {

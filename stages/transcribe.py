@@ -1,34 +1,7 @@
-"""DVC stage `transcribe`: every clip of `data.path`/label.csv -> `<out>/<video_id>/<clip_id>.json`.
-
-Reads params `data.path`, `transcribe` and `ray.address`. Writes one transcript per clip (text,
-language, words with start/end seconds), `failures.csv` and `warnings.csv`
-(pipeline/features/dataset.py). Exits non-zero only when no clip could be transcribed, or on any
-failure with `strict: true`.
-"""
-from __future__ import annotations
-
-from pathlib import Path
-
+"""DVC stage `transcribe` (dvc.yaml runs `python -m stages.transcribe`): pipeline/commands/transcribe.py says what it reads and writes."""
 import typer
 
-from pipeline.errors import one_line_errors
-from pipeline.features.dataset import finish, parse_shard, run_transcribe, steps_aside
-from pipeline.features.settings import on_cluster, transcribe_stage_settings
-from pipeline.params import load_params
-
-
-def command(
-    params: Path = typer.Option(Path("params.yaml"), help="params.yaml (data.path, the transcribe section, ray.address)."),
-    shard: str = typer.Option("1/1", help="k/n: transcribe every n-th clip from the k-th (parallel machines)."),
-) -> None:
-    """Transcribe every clip of the dataset with word start/end times."""
-    with one_line_errors():
-        sections = load_params(params)
-        asr = on_cluster(transcribe_stage_settings(sections), sections)
-        if steps_aside(asr.data, asr.out, "transcribe"):
-            return
-        finish(run_transcribe(asr, parse_shard(shard)), asr.out, asr.strict, "transcribed")
-
+from pipeline.commands.transcribe import command
 
 if __name__ == "__main__":
     typer.run(command)

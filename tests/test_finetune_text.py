@@ -27,7 +27,7 @@ from pipeline.features.clip import load_clip
 from pipeline.model import TextBackbone
 from pipeline.predict import TrainedModel, explain
 from pipeline.robustness import predict_perturbed
-from pipeline.train import predict
+from pipeline.inference import predict
 
 from .cli_support import pipeline
 from .features_support import tiny_bert

@@ -26,7 +26,7 @@ from pipeline.features.extract import ClipInput, extract_clip
 from pipeline.features.settings import settings_from_record
 from pipeline.model import MODEL_NAMES
 from pipeline.predict import ModalityReport, Prediction, explain, load_trained, rows_in, windows_of
-from pipeline.predict_cli import expand
+from pipeline.commands.predict import expand
 from pipeline.report import strongest_expression_time, timeline
 
 from .cli_support import pipeline as run_pipeline

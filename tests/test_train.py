@@ -26,7 +26,7 @@ from pipeline.data.config import DataParams, TensorParams
 from pipeline.data.synthetic import synthetic_source
 from pipeline.distributed import torchrun_command
 from pipeline.metrics import MOSI_METRICS
-from pipeline.train import TrainConfig
+from pipeline.setup import TrainConfig
 
 from .cli_support import PIPELINE, assert_same_weights, pipeline, weights
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-import typer
 from tqdm import tqdm
 
 from ..files import remove_partial
@@ -169,25 +168,19 @@ def _plan(data: Path, shard: tuple[int, int]) -> tuple[Report, list[tuple[Row, P
     return report, jobs
 
 
-def finish(report: Report, out: str, strict: bool, what: str) -> None:
-    """Print a stage's report; raise (exit 2) when nothing was done or `strict` meets a failure."""
-    for video_id, clip_id, step, reason in report.failures:
-        typer.echo(f"failed {video_id}/{clip_id} at {step}: {reason}", err=True)
-    kind = " (text-only dataset)" if report.text_only else ""
-    typer.echo(f"{out}: {len(report.extracted)} clips {what}{kind}, {len(report.failures)} failed, "
-               f"{len(report.warnings)} warnings (see failures.csv, warnings.csv)")
+def check_report(report: Report, out: str, strict: bool, what: str) -> None:
+    """Raise (exit 2) when nothing was done, or when `strict` meets a failure."""
     if not report.extracted and report.rows:
         raise ValueError(f"{out}: no clip could be {what} ({len(report.failures)} failures)")
     if strict and report.failures:
         raise ValueError(f"{out}: {len(report.failures)} clip(s) failed and strict is true")
 
 
-def steps_aside(data: str, out: str, what: str) -> bool:
+def steps_aside(data: str, out: str) -> bool:
     """True (with an empty output folder for DVC) when data.path is a feature file, not raw clips."""
     if is_raw_dataset(data):
         return False
     Path(out).mkdir(parents=True, exist_ok=True)
-    typer.echo(f"{data}: a feature file, not a raw dataset; nothing to {what}")
     return True
 
 

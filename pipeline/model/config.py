@@ -6,7 +6,6 @@ with a message naming the key, so a typo in params.yaml fails before any work st
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,18 +89,6 @@ class ModelConfig:
             )
         if not self.class_edges and self.num_classes % 2 == 0:
             raise ValueError(f"model.num_classes: {self.num_classes} must be odd when rounding scores (no class_edges)")
-
-
-def model_config_from_params(params: dict[str, Any], **overrides: Any) -> ModelConfig:
-    """ModelConfig from params.yaml's `model:` section, without the models' own subsections
-    (`model.<name>: {...}`, read by registry.own_config); `overrides` (e.g. input_dims) win."""
-    from .registry import MODEL_NAMES
-
-    shared = {k: v for k, v in (params or {}).items() if k not in MODEL_NAMES}
-    config = section_from_params(ModelConfig, "model", shared)
-    if config.name not in MODEL_NAMES:
-        raise ValueError(f"model.name: {config.name!r} is not one of {list(MODEL_NAMES)}")
-    return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def loss_config_from_params(params: dict[str, Any]) -> LossConfig:

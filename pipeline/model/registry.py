@@ -32,6 +32,16 @@ MODELS: dict[str, tuple[type[SentimentModel], type]] = {
 MODEL_NAMES = tuple(MODELS)
 
 
+def model_config_from_params(params: dict[str, Any], **overrides: Any) -> ModelConfig:
+    """ModelConfig from params.yaml's `model:` section, without the models' own subsections
+    (`model.<name>: {...}`, read by own_config); `overrides` (e.g. input_dims) win."""
+    shared = {k: v for k, v in (params or {}).items() if k not in MODEL_NAMES}
+    config = section_from_params(ModelConfig, "model", shared)
+    if config.name not in MODEL_NAMES:
+        raise ValueError(f"model.name: {config.name!r} is not one of {list(MODEL_NAMES)}")
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
 def own_config(name: str, values: dict[str, Any] | None):
     """The model's own settings from params (`model.<name>`, DSRF: `loss`), checked like any section."""
     return section_from_params(MODELS[name][1], "loss" if name == "dsrf" else f"model.{name}", values)

@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import one_line_errors
+from ..features.clip import save_clip
+from ..features.extract import ClipInput, Extraction, extract_clip
+from ..features.settings import features_settings, transcribe_settings
 from ..params import load_params
 from ..threads import set_threads
-from .clip import save_clip
-from .extract import ClipInput, Extraction, extract_clip
-from .settings import features_settings, transcribe_settings
 
 console = Console()
 

@@ -11,13 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import one_line_errors
-from .features.extract import ClipInput, extract_clip
-from .features.media import MEDIA_SUFFIXES, iter_frames, probe
-from .features.settings import settings_from_record
-from .model import FACTORS
-from .predict import Prediction, TrainedModel, explain, load_trained
-from .threads import set_threads
+from ..errors import one_line_errors
+from ..features.extract import ClipInput, extract_clip
+from ..features.media import MEDIA_SUFFIXES, iter_frames, probe
+from ..features.settings import settings_from_record
+from ..model import FACTORS
+from ..predict import Prediction, TrainedModel, explain, load_trained
+from ..threads import set_threads
 
 console = Console()
 
@@ -38,7 +38,7 @@ def expand(videos: list[Path]) -> list[Path]:
 def strongest_frame(trained: TrainedModel, clip, video: Path, prediction: Prediction):
     """The face frame with the strongest facial signal, as (BGR image, seconds); None without one:
     the most expressive frame, or (features without expressions) the one furthest from the training mean."""
-    from .report import strongest_expression_time, strongest_face_time
+    from ..report import strongest_expression_time, strongest_face_time
 
     face = clip.modalities.get("v")
     norm = trained.manifest["norm"].get("v")
@@ -115,7 +115,7 @@ def predict_command(
             for warning in extraction.warnings:
                 typer.echo(f"warning: {path}: {warning}", err=True)
         if report:
-            from .report import render
+            from ..report import render
 
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(render(sections, f"{trained.model.config.name}, {trained.path} (seed {trained.seed})"))
