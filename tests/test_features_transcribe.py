@@ -6,7 +6,8 @@ import pytest
 
 from pipeline.features.media import load_audio, probe
 from pipeline.features.settings import TranscribeSettings
-from pipeline.features.transcribe import spread_words, transcribe
+from pipeline.features.registry import transcribe
+from pipeline.features.transcribe import spread_words
 
 from .features_support import MOSI_WAV, needs_mosi, tiny_whisper
 

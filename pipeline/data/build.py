@@ -19,12 +19,9 @@ import numpy as np
 from safetensors import SafetensorError
 from tqdm import tqdm
 
-from ..features.cache import content_hash
-from ..features.clip import ARRAYS, EXTRACTION, HEADER
-from .clips import CLIPS_CSV, read_clips
+from .clips import CLIPS_CSV
 from .config import DataParams, TensorParams
-from .csd import read_csd
-from .mmsa import read_mmsa
+from .importers import IMPORTERS, importer
 from .source import SPLITS, SUBLABELS, TOKENS, Entry, Source
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
 
@@ -58,13 +55,11 @@ def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
         raise ValueError(f"data.path: {path} does not exist")
     raw = path.is_dir() and not (path / CLIPS_CSV).is_file() and (path / "label.csv").is_file()
     if data.format != "auto":
+        importer(data.format)
         return data.format, Path(tensors.features) if data.format == "features" and raw else path
-    if path.is_file() and path.suffix == ".pkl":
-        return "mmsa", path
-    if path.is_dir() and any(path.glob("*.csd")):
-        return "csd", path
-    if path.is_dir() and (path / CLIPS_CSV).is_file():
-        return "features", path
+    found = next((name for name, candidate in IMPORTERS.items() if candidate.finds(path)), None)
+    if found:
+        return found, path
     if raw:
         return "features", Path(tensors.features)
     raise ValueError(
@@ -74,30 +69,12 @@ def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
 
 
 def input_hashes(fmt: str, path: Path, data: DataParams) -> dict[str, str]:
-    """Fingerprints of what the store is built from; clip arrays by size and time (hashing them all costs minutes)."""
-    if fmt == "features":
-        if not (path / CLIPS_CSV).is_file():
-            raise ValueError(f"{path / CLIPS_CSV}: not found (run the features stage first)")
-        digest = hashlib.sha256()
-        for header in sorted(path.rglob(HEADER)):
-            arrays = header.with_name(ARRAYS)
-            stamp = f"{arrays.stat().st_size}:{arrays.stat().st_mtime_ns}" if arrays.is_file() else "-"
-            digest.update(f"{header.relative_to(path)}|{stamp}|".encode() + header.read_bytes())
-        record = path / EXTRACTION
-        return {str(path / CLIPS_CSV): content_hash(path / CLIPS_CSV), f"{path}/**/{HEADER}": digest.hexdigest(),
-                str(record): content_hash(record) if record.is_file() else "-"}
-    files = [path] if fmt == "mmsa" else sorted(path.glob("*.csd"))
-    if fmt == "csd" and data.folds:
-        files.append(Path(data.folds))
-    return {str(f): content_hash(f) for f in files}
+    """Fingerprints of what the store is built from."""
+    return importer(fmt).hashes(path, data)
 
 
 def read_source(fmt: str, path: Path, data: DataParams) -> Source:
-    if fmt == "features":
-        return read_clips(path, data.modalities)
-    if fmt == "mmsa":
-        return read_mmsa(path, data.modalities)
-    return read_csd(path, data.modalities, data.csd_files, data.folds, data.dataset)
+    return importer(fmt).read(path, data)
 
 
 @dataclass

@@ -9,15 +9,41 @@ since they cannot share one model.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from ..features.clip import EXTRACTION, HEADER, load_clip
+from ..features.cache import content_hash
+from ..features.clip import ARRAYS, EXTRACTION, HEADER, load_clip
+from .config import DataParams
 from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
 
 CLIPS_CSV = "clips.csv"
 REQUIRED = ("video_id", "clip_id", "label", "mode", "folder")
+
+
+def is_clips(path: Path) -> bool:
+    return path.is_dir() and (path / CLIPS_CSV).is_file()
+
+
+def clips_hashes(path: Path, data: DataParams) -> dict[str, str]:
+    """clips.csv, the extraction record, and the clips' headers with their arrays' size and time
+    (hashing every array costs minutes)."""
+    if not (path / CLIPS_CSV).is_file():
+        raise ValueError(f"{path / CLIPS_CSV}: not found (run the features stage first)")
+    digest = hashlib.sha256()
+    for header in sorted(path.rglob(HEADER)):
+        arrays = header.with_name(ARRAYS)
+        stamp = f"{arrays.stat().st_size}:{arrays.stat().st_mtime_ns}" if arrays.is_file() else "-"
+        digest.update(f"{header.relative_to(path)}|{stamp}|".encode() + header.read_bytes())
+    record = path / EXTRACTION
+    return {str(path / CLIPS_CSV): content_hash(path / CLIPS_CSV), f"{path}/**/{HEADER}": digest.hexdigest(),
+            str(record): content_hash(record) if record.is_file() else "-"}
+
+
+def clips_source(path: Path, data: DataParams) -> Source:
+    return read_clips(path, data.modalities)
 
 
 def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:

@@ -8,7 +8,6 @@ from ..datasets import DATASETS, dataset_info
 from ..modalities import MODALITIES, check_modalities
 from ..params import section_from_params
 
-FORMATS = ("auto", "features", "mmsa", "csd")
 TRUNCATIONS = ("head", "tail", "uniform")
 DTYPES = ("float32", "float16")
 NONFINITE = ("error", "zero")
@@ -19,15 +18,13 @@ class DataParams:
     """params.yaml `data:`; the comments in params.yaml say what each key does."""
 
     path: str = "raw/demo"
-    format: str = "auto"
+    format: str = "auto"  # auto | a name in importers.IMPORTERS (checked where it is looked up)
     dataset: str = "mosi"
     modalities: tuple[str, ...] = MODALITIES
     folds: str = ""  # csd only: an SDK folds file (.py or .json); "" = the embedded standard MOSI folds
     csd_files: dict[str, str] = field(default_factory=dict)  # csd only: role (labels|t|a|v) -> file name
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"data.format: {self.format!r} is not one of {list(FORMATS)}")
         dataset_info(self.dataset)
         check_modalities("data.modalities", self.modalities)
         bad = sorted(set(self.csd_files) - {"labels", *MODALITIES})

@@ -17,6 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..features.cache import content_hash
+from .config import DataParams
 from .folds import read_folds
 from .source import Entry, Source
 
@@ -73,6 +75,19 @@ class Sequence:
         if first is None:
             raise ValueError(f"{self.path}: no videos under {self.name}/data")
         return int(self.video(first)[0].shape[1])
+
+
+def is_csd(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*.csd"))
+
+
+def csd_hashes(folder: Path, data: DataParams) -> dict[str, str]:
+    files = sorted(folder.glob("*.csd")) + ([Path(data.folds)] if data.folds else [])
+    return {str(f): content_hash(f) for f in files}
+
+
+def csd_source(folder: Path, data: DataParams) -> Source:
+    return read_csd(folder, data.modalities, data.csd_files, data.folds, data.dataset)
 
 
 def read_csd(folder: Path, modalities: tuple[str, ...], files: dict[str, str], folds: str, dataset: str) -> Source:

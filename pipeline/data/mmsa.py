@@ -19,9 +19,23 @@ from typing import Any
 
 import numpy as np
 
+from ..features.cache import content_hash
+from .config import DataParams
 from .source import SPLITS, SUBLABELS, Entry, Source
 
 KEYS = {"t": "text", "a": "audio", "v": "vision"}
+
+
+def is_mmsa(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".pkl"
+
+
+def mmsa_hashes(path: Path, data: DataParams) -> dict[str, str]:
+    return {str(path): content_hash(path)}
+
+
+def mmsa_source(path: Path, data: DataParams) -> Source:
+    return read_mmsa(path, data.modalities)
 
 
 def read_mmsa(path: Path, modalities: tuple[str, ...]) -> Source:

@@ -1,4 +1,4 @@
-"""Acoustic features: openSMILE low-level descriptors with their frame times.
+"""The acoustic backend `opensmile` (registry.ACOUSTIC): openSMILE low-level descriptors with their frame times.
 
 eGeMAPSv02 gives 25 LLDs and ComParE_2016 65 per 10 ms frame (20/60 ms windows). With
 `fps > 0` the frames are averaged into consecutive windows of 1/fps seconds.
@@ -45,7 +45,16 @@ def acoustic_features(audio: np.ndarray, settings: AcousticSettings) -> Modality
     if settings.fps > 0:
         values, times = average_windows(values, times, 1.0 / settings.fps)
     described = {"feature_set": settings.feature_set, "level": "lld", "fps": settings.fps or 100.0}
-    return ModalityFeatures(np.ascontiguousarray(values), times, EXTRACTOR, settings.feature_set, described)
+    return ModalityFeatures(np.ascontiguousarray(values), times, *acoustic_names(settings), described)
+
+
+def acoustic_names(settings: AcousticSettings) -> tuple[str, str]:
+    """The (extractor, model) features.json names, also for a clip with no audio."""
+    return EXTRACTOR, settings.feature_set
+
+
+def acoustic_width(settings: AcousticSettings) -> int:
+    return len(smile(settings.feature_set).feature_names)
 
 
 def _chunk_llds(audio: np.ndarray, start: int, feature_set: str) -> tuple[np.ndarray, np.ndarray]:

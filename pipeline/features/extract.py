@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .acoustic import acoustic_features
 from .align import align_to_words
 from .cache import PartCache, content_hash, text_hash
 from .clip import ClipFeatures, ModalityFeatures, Transcript
-from .face import face_features, face_model_digest
 from .media import MediaInfo, load_audio, probe
+from .registry import acoustic_backend, asr_backend, check_backends, face_backend, text_backend, transcribe
 from .settings import FeaturesSettings, TranscribeSettings, settings_key
-from .text import CACHE_VERSION as TEXT_CACHE_VERSION, text_features
-from .transcribe import transcribe
+from .text import CACHE_VERSION as TEXT_CACHE_VERSION
 
 STEPS = ("probe", "audio", "transcribe", "text", "acoustic", "face", "align")
 
@@ -115,6 +113,7 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
     """The clip's features; raises StepFailed naming the step and the file when nothing usable is left."""
     if source.media is None:
         asr = replace(asr, backend="given")  # a text-only clip has nothing else to transcribe
+    check_backends(asr, settings)
     clip = _Clip(source, cache)
     warnings: list[str] = []
     wanted = settings.modalities if source.media is not None else ("t",)
@@ -124,7 +123,7 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
         # (both spend their time in native code that releases the GIL).
         has_video = "v" in wanted and clip.info is not None and clip.info.has_video
         if has_video:
-            keys["v"] = settings_key(settings.face, face_model_digest(settings.face))
+            keys["v"] = settings_key(settings.face, face_backend(settings.face).digest(settings.face))
             faces = pool.submit(_face_step, clip, keys["v"], settings)
         transcript, keys["transcript"] = transcript_of(clip, asr, warnings)
         modalities = _text_and_audio(clip, transcript, asr, settings, wanted, keys, warnings)
@@ -145,7 +144,7 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
 
 def _face_step(clip: _Clip, key: str, settings: FeaturesSettings) -> ModalityFeatures:
     with clip.step("face"):
-        return clip.cached("v", key, lambda: face_features(clip.info, settings.face))
+        return clip.cached("v", key, lambda: face_backend(settings.face).features(clip.info, settings.face))
 
 
 def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings, settings: FeaturesSettings,
@@ -154,8 +153,8 @@ def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings
     if "t" in wanted:
         keys["t"] = settings_key(settings.text, _digest(transcript), TEXT_CACHE_VERSION)
         with clip.step("text"):
-            modalities["t"] = clip.cached("t", keys["t"], lambda: text_features(transcript, settings.text))
-        if not transcript.words and (clip.has_audio or asr.backend == "given"):
+            modalities["t"] = clip.cached("t", keys["t"], lambda: text_backend(settings.text).features(transcript, settings.text))
+        if not transcript.words and (clip.has_audio or not asr_backend(asr).needs_audio):
             warnings.append("empty transcript (silence?): text marked missing")
     if "a" in wanted:
         if clip.has_audio:
@@ -164,26 +163,27 @@ def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings
             if audio is None:
                 samples = clip.audio()
                 with clip.step("acoustic"):
-                    audio = clip.cached("a", keys["a"], lambda: acoustic_features(samples, settings.audio))
+                    audio = clip.cached("a", keys["a"], lambda: acoustic_backend(settings.audio).features(samples, settings.audio))
             modalities["a"] = audio
         else:
-            modalities["a"] = missing("opensmile", settings.audio.feature_set)
+            modalities["a"] = missing(*acoustic_backend(settings.audio).names(settings.audio))
     return modalities
 
 
 def transcript_of(clip: _Clip, asr: TranscribeSettings, warnings: list[str]) -> tuple[Transcript, str]:
     """The clip's transcript (given, cached, or transcribed now) and its cache key."""
-    given = clip.source.text if asr.backend == "given" else None
+    hears = asr_backend(asr).needs_audio
+    given = None if hears else clip.source.text
     key = settings_key(asr, given)
     if clip.source.transcript is not None:
         return clip.source.transcript, key
     found = clip.cache.get_transcript(clip.content, key) if clip.cache else None
     if found is not None:
         return found, key
-    if asr.backend != "given" and not clip.has_audio:
+    if hears and not clip.has_audio:
         warnings.append("no audio stream: audio and text marked missing")
         return Transcript("", "und", []), key
-    audio = clip.audio() if asr.backend != "given" else None
+    audio = clip.audio() if hears else None
     with clip.step("transcribe"):
         transcript = transcribe(audio, clip.duration, asr, clip.source.text)
     if clip.cache:
@@ -206,18 +206,9 @@ def transcribe_clip(source: ClipInput, asr: TranscribeSettings, cache: PartCache
 def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
     """The width of each modality's features these settings make, read from the models' own
     descriptions (nothing is extracted). py-feat's columns are known only once it runs."""
-    from transformers import AutoConfig
-
-    from .acoustic import smile
-    from .face import face_columns
-    from .models import resolve_model
-
-    if settings.face.backend != "opencv":
-        raise ValueError(f"features.face.backend {settings.face.backend}: its width is known once features are "
-                         "extracted; build the store (`dvc repro tensors`) and run this again")
-    text = AutoConfig.from_pretrained(resolve_model(settings.text.model, "features.text.model")).hidden_size
-    audio = len(smile(settings.audio.feature_set).feature_names)
-    return {"t": text, "a": audio, "v": len(face_columns(settings.face))}
+    face = face_backend(settings.face).width(settings.face)  # first: py-feat's fails before a model is read
+    return {"t": text_backend(settings.text).width(settings.text), "v": face,
+            "a": acoustic_backend(settings.audio).width(settings.audio)}
 
 
 def missing(extractor: str, model: str) -> ModalityFeatures:

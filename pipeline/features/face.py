@@ -10,14 +10,13 @@ Backends:
     LANDMARK_COLUMNS: 18 values, 26 per frame with expressions.
   - `haar`: the face box widened by 10 % is the crop, unaligned; eyes and smile come from OpenCV's
     eye and smile cascades inside the box, HAAR_COLUMNS: 16 values, 24 per frame with expressions.
-- `pyfeat` (its own environment: py-feat needs torch 2.14.1): py-feat's Detectorv2 (or v1)
-  action units, emotions and head pose of the most confident face per frame.
+- `pyfeat` (face_pyfeat.py; its own environment: py-feat needs torch 2.14.1).
+
+Every backend reads the frames `sampled_features` gives it (registry.FACE names them).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from functools import lru_cache
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -69,26 +68,38 @@ def face_columns(settings: FaceSettings) -> tuple[str, ...]:
 
 
 def face_model_digest(settings: FaceSettings) -> str:
-    """What of the face pass's models its cache key needs beyond the settings: the detector's and the
-    expression network's weights."""
-    if settings.backend != "opencv":
-        return ""
+    """What of the `opencv` backend's models its cache key needs beyond the settings: the detector's and
+    the expression network's weights."""
     return model_digest(settings.expression_model) + detector_digest(settings)
 
 
-def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
-    frames = iter_frames(info, settings.fps, settings.max_side)
-    if settings.backend == "pyfeat":
-        values, face, model, columns = _pyfeat(frames, settings)
-    else:
-        values, face = opencv_features((frame for _, frame in frames), settings)
-        detector = "haarcascade_frontalface_default+eye+smile" if settings.detector == "haar" else f"retinaface:{settings.detector_model}"
-        model = detector + (f"+{settings.expression_model}" if settings.expression_model else "")
-        columns = list(face_columns(settings))
+# (frames, settings) -> (T, d) values, (T,) face found, the model's name, the column names
+FaceRows = Callable[[Iterator[tuple[float, np.ndarray]], FaceSettings], tuple[np.ndarray, np.ndarray, str, list[str]]]
+
+
+def sampled_features(info: MediaInfo, settings: FaceSettings, rows: FaceRows) -> ModalityFeatures:
+    """A backend's rows of the frames sampled at `fps`, each spanning 1/fps seconds."""
+    values, face, model, columns = rows(iter_frames(info, settings.fps, settings.max_side), settings)
     starts = np.arange(len(values), dtype=np.float32) / settings.fps
     times = np.stack([starts, starts + 1 / settings.fps], axis=1)  # (T, 2)
     described = {"backend": settings.backend, "fps": settings.fps, "max_side": settings.max_side, "columns": columns}
     return ModalityFeatures(values, times, settings.backend, model, described, face)
+
+
+def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
+    """The `opencv` backend's features of a clip."""
+    return sampled_features(info, settings, _opencv_rows)
+
+
+def face_width(settings: FaceSettings) -> int:
+    return len(face_columns(settings))
+
+
+def _opencv_rows(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+    values, face = opencv_features((frame for _, frame in frames), settings)
+    detector = "haarcascade_frontalface_default+eye+smile" if settings.detector == "haar" else f"retinaface:{settings.detector_model}"
+    model = detector + (f"+{settings.expression_model}" if settings.expression_model else "")
+    return values, face, model, list(face_columns(settings))
 
 
 def opencv_features(frames: Iterable[np.ndarray], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -213,45 +224,3 @@ def _smile(cascade: cv2.CascadeClassifier, lower: np.ndarray) -> tuple[float, fl
     if len(smiles) == 0:
         return 0.0, 0.0
     return 1.0, float(max(s[2] for s in smiles) / side)
-def _batches(frames: Iterator[tuple[float, np.ndarray]], size: int) -> Iterator[list[np.ndarray]]:
-    while batch := [frame for _, frame in islice(frames, size)]:
-        yield batch
-
-
-@lru_cache(maxsize=1)
-def pyfeat_detector(version: str):
-    try:
-        import feat
-    except ImportError:
-        raise ValueError(
-            "features.face.backend pyfeat: py-feat is not installed here; it needs torch 2.14.1, so install it in "
-            "its own environment (`python -m venv .venv-face && .venv-face/bin/pip install -e '.[face]'`)"
-        ) from None
-    if version not in ("", "v1", "v2"):
-        raise ValueError(f"features.face.model: expected v1 or v2 for py-feat, got {version!r}")
-    return feat.Detectorv1(device="cpu") if version == "v1" else feat.Detectorv2(device="cpu", identity_model=None)
-
-
-def _pyfeat(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
-    """py-feat's AUs, emotions and pose of the most confident face per frame, and their column names.
-
-    py-feat 2.x keeps a frame with no face as one row with a NaN box and NaN predictions: NaN rows
-    mean no face.
-    """
-    import torch
-
-    detector = pyfeat_detector(settings.model)
-    rows: list[np.ndarray] = []
-    columns: list[str] = []
-    for batch in _batches(frames, 16):
-        images = torch.from_numpy(np.stack([f[..., ::-1] for f in batch])).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W) RGB
-        fex = detector.detect(images, data_type="tensor", batch_size=len(batch), progress_bar=False)
-        columns = list(fex.au_columns) + list(fex.emotion_columns) + list(fex.facepose_columns)
-        for index in range(len(batch)):
-            faces = fex[fex["frame"] == index]
-            best = faces.loc[faces["FaceScore"].idxmax()] if faces["FaceScore"].notna().any() else None
-            rows.append(np.full(len(columns), np.nan) if best is None else best[columns].to_numpy(np.float64))
-    values = np.array(rows, np.float32).reshape(len(rows), len(columns))  # (T, d)
-    face = ~np.isnan(values).any(axis=1)
-    values[~face] = 0.0
-    return values, face, f"py-feat {type(detector).__name__}", columns

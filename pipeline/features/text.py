@@ -1,4 +1,4 @@
-"""Text features: token-level hidden states of a transformers encoder, each token timed by its word.
+"""The text encoder `transformers` (registry.TEXT): token-level hidden states of a transformers encoder, each token timed by its word.
 
 The transcript's words are tokenized as pre-split words, so every sub-word token maps to the
 word it came from and takes that word's start/end time. Special tokens ([CLS], [SEP]) are kept,
@@ -53,6 +53,13 @@ def text_features(transcript: Transcript, settings: TextSettings) -> ModalityFea
     )  # (T, 2)
     tokens = encoded["input_ids"][0].numpy().astype(np.int64)  # (T,)
     return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings), tokens=tokens)
+
+
+def text_width(settings: TextSettings) -> int:
+    """The encoder's width, read from its config (no weights are loaded)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve_model(settings.model, "features.text.model")).hidden_size
 
 
 def _settings(settings: TextSettings) -> dict:

@@ -1,4 +1,5 @@
-"""Transcription with word start/end times: faster-whisper (default), whisperx, or a given transcript.
+"""The ASR backends (params `transcribe.backend`, registry.ASR): words with start/end times from
+faster-whisper (default), whisperx, or a given transcript. Each takes (audio, duration, settings, text).
 
 faster-whisper runs with its bundled Silero VAD and word timestamps. whisperx is the same
 engine plus wav2vec2 forced alignment; it pins torch~=2.8, so it imports only in its own
@@ -13,24 +14,17 @@ from functools import lru_cache
 import numpy as np
 
 from .clip import Transcript, Word
-from .media import SAMPLE_RATE
 from .models import resolve_model
 from .settings import TranscribeSettings
 
 UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined"
 
 
-def transcribe(audio: np.ndarray | None, duration: float, settings: TranscribeSettings, text: str | None = None) -> Transcript:
-    """The transcript of `audio` ((samples,) float32, 16 kHz), or of `text` with backend `given`."""
-    if settings.backend == "given":
-        if text is None:
-            raise ValueError("transcribe.backend is 'given' but no transcript was given (label.csv `text` or --text)")
-        return spread_words(text, duration, settings.language or UNKNOWN_LANGUAGE)
-    if audio is None:
-        raise ValueError(f"transcribe.backend {settings.backend!r} needs an audio stream")
-    if settings.backend == "whisperx":
-        return _whisperx(audio, settings)
-    return _faster_whisper(audio, settings)
+def transcribe_given(audio: None, duration: float, settings: TranscribeSettings, text: str | None) -> Transcript:
+    """label.csv's `text` (or --text), its words spread over the clip."""
+    if text is None:
+        raise ValueError("transcribe.backend is 'given' but no transcript was given (label.csv `text` or --text)")
+    return spread_words(text, duration, settings.language or UNKNOWN_LANGUAGE)
 
 
 def spread_words(text: str, duration: float, language: str) -> Transcript:
@@ -51,7 +45,7 @@ def whisper_model(name: str, compute_type: str, device: str, threads: int):
                         cpu_threads=threads)
 
 
-def _faster_whisper(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
+def transcribe_faster_whisper(audio: np.ndarray, duration: float, settings: TranscribeSettings, text: None) -> Transcript:
     import torch  # its thread count is the process's share, set by pipeline.threads
 
     model = whisper_model(settings.model, settings.compute_type, settings.device, torch.get_num_threads())
@@ -68,7 +62,7 @@ def _faster_whisper(audio: np.ndarray, settings: TranscribeSettings) -> Transcri
     return Transcript(text, info.language, words)
 
 
-def _whisperx(audio: np.ndarray, settings: TranscribeSettings) -> Transcript:
+def transcribe_whisperx(audio: np.ndarray, duration: float, settings: TranscribeSettings, text: None) -> Transcript:
     try:
         import whisperx
     except ImportError:
@@ -114,7 +108,3 @@ def _timed_words(aligned: list[dict], start: float, end: float) -> list[Word]:
         finish = w.get("end", next((x["start"] for x in aligned[i + 1 :] if "start" in x), end))
         words.append(Word(w["word"].strip(), round(float(begin), 3), round(float(max(begin, finish)), 3)))
     return [w for w in words if w.word]
-
-
-def audio_seconds(audio: np.ndarray) -> float:
-    return len(audio) / SAMPLE_RATE
