@@ -7,7 +7,7 @@ EXTRAS ?= dev,asr,offline,cluster
 # The CPU wheel of this release lies on disk here; pyproject's range admits it, so nothing else is fetched.
 TORCH ?= 2.13.0
 
-.PHONY: venv test demo clean browser envs
+.PHONY: venv test test-fast demo clean browser envs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ venv: $(STAMP)
 
 test: $(STAMP) browser envs
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest
+
+# The fast tier, for the edit-test loop: every test but the slow ones (Whisper, Ray, torchrun, the
+# optional environments, DVC runs, long training: tests/conftest.py names them). CI runs `make test`.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
 # The optional backends' own environments (py-feat: torch 2.14.1; whisperx: torch 2.8), so that
 # their tests run py-feat's and whisperx's real code. About 8 GB and 5-7 minutes each when fresh,

@@ -7,7 +7,7 @@
 #
 # Installs nothing and needs no network: it runs bench/train_throughput.py with the interpreter at
 # hand (.venv/bin/python if present), which must have a CUDA build of torch. Each run has its own
-# time limit, so a slow compile costs that run only; the markdown rows at the end go in the README.
+# time limit, so a slow compile costs that run only; the markdown rows at the end go in docs/results.md.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}

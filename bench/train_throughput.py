@@ -94,7 +94,7 @@ def main() -> None:
     if {"dsrf", "concat"} <= set(rate):
         ratio = rate["concat"] / rate["dsrf"]
         print(f"DSRF costs {ratio:.2f}x its floor (target: at most 1.5x)")
-        # One markdown row, for the README's GPU table (bench/gpu.sh keeps the last line).
+        # One markdown row, for the GPU table of docs/results.md (bench/gpu.sh keeps the last line).
         gpu = f" | {memory['dsrf']:.0f} | {memory['concat']:.0f}" if device.type == "cuda" else ""
         print(f"| {where} | {args.shapes} | {args.batch} | {mode} | {rate['dsrf']:.1f} | {rate['concat']:.1f} | {ratio:.2f}{gpu} |")
 

@@ -5,7 +5,7 @@
     .venv/bin/python scripts/mosi_text.py --csv mosi.csv --finetune-text # the same, the text encoder fine-tuned too
     .venv/bin/python scripts/mosi_text.py --table                        # every setting tried so far
 
---csv is the MOSI transcripts and labels as a label.csv (README, "The MOSI transcripts"): columns
+--csv is the MOSI transcripts and labels as a label.csv (docs/datasets.md, "Text-only datasets"): columns
 video_id, clip_id, text, label, mode, with the standard train and valid segments. It is read in
 place (a label.csv symlink in a text-only dataset folder under data/evidence/mosi_text/; the data
 is never copied). The stages are the DVC chain's
@@ -35,7 +35,7 @@ from scripts.experiment import EVIDENCE, mean_std, parse_override, project_param
 
 WORK = EVIDENCE / "mosi_text"
 SEEDS = [1111, 1112, 1113, 1114, 1115]
-# The reported setting, chosen on valid among the tries listed in the README.
+# The reported setting, chosen on valid among the tries listed in docs/results.md.
 CHOSEN = {"train.lr": 0.0005, "train.patience": 4}
 FINETUNE = {"train.finetune_text": True, "train.text_lr": 2e-5}
 ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -63,7 +63,7 @@ def build_store(params: dict, csv: Path | None) -> Path:
         link.unlink(missing_ok=True)
         link.symlink_to(csv.resolve())
     elif not link.is_file():
-        raise SystemExit("--csv: give the MOSI transcripts and labels as a label.csv (README, \"The MOSI transcripts\")")
+        raise SystemExit("--csv: give the MOSI transcripts and labels as a label.csv (docs/datasets.md, \"Text-only datasets\")")
     path = WORK / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     stage("features", path, WORK)

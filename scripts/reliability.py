@@ -4,7 +4,7 @@
     .venv/bin/python scripts/reliability.py --training perturbation --models DSRF concat  # train a part (two processes share a machine)
     .venv/bin/python scripts/reliability.py --explain-grid --seeds 1111 1112 1113      # the USF options, on valid
 
-The benchmark is pipeline/data/reliability.py: 1,500 / 300 / 300 clips whose modalities are each
+The benchmark is pipeline/data/synthetic.py (`reliability_source`): 1,500 / 300 / 300 clips whose modalities are each
 clean, noisy (20 %), conflicting (20 %) or missing (10 %), the label from the clip's sentiment
 alone. Four stores share one seed: `stressed` (every split so), `clean` (the same train and valid,
 a clean test split), and the oracle's two (every noisy or conflicting modality marked missing: a
@@ -36,7 +36,7 @@ from pipeline.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: 
 from pipeline.data.build import write_store  # noqa: E402
 from pipeline.data.config import DataParams, TensorParams  # noqa: E402
 from pipeline.data.loader import make_loader  # noqa: E402
-from pipeline.data.reliability import STEPS, Rates, reliability_source  # noqa: E402
+from pipeline.data.synthetic import STEPS, Rates, reliability_source  # noqa: E402
 from pipeline.data.store import MANIFEST  # noqa: E402
 from pipeline.explanations import auc, occlusion, rank_agreement  # noqa: E402
 from pipeline.metrics import compute_metrics  # noqa: E402

@@ -1,6 +1,6 @@
 """The baselines (concat, TFN, MulT, MISA, Self-MM) honour the models' contract, at toy size.
 
-Each learns the clean synthetic set (pipeline/data/reliability.py with no unreliable modality: the
+Each learns the clean synthetic set (`reliability_source` of pipeline/data/synthetic.py with no unreliable modality: the
 label is 1.5·s and every modality shows s), handles clips that each miss another modality without
 reading the missing input, does regression and classification, and compiles to what eager
 computes; MISA's and Self-MM's loss terms come by name, and Self-MM's generated labels move in
@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.data.reliability import STEPS, reliability_source
+from pipeline.data.synthetic import STEPS, reliability_source
 from pipeline.model import ModelConfig
 from pipeline.data.synthetic import mmsa_split, write_mmsa
 from pipeline.model.registry import MODEL_NAMES, build_model, for_store, own_config

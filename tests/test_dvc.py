@@ -111,7 +111,7 @@ def test_repro_reruns_what_changed_and_exp_show_is_readable(tmp_path):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert ran(run("dvc", "repro", cwd=project)) == {"train", "evaluate"}
 
-    # An experiment, compared as the README says, in a 120-column terminal.
+    # An experiment, compared as docs/training.md says, in a 120-column terminal.
     run("git", "add", "-A", cwd=project)
     run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline", cwd=project)
     # (A higher lr, not fewer epochs: on five clips both runs may pick the same first epoch.)

@@ -11,7 +11,7 @@ from pipeline.data.config import DataParams, TensorParams
 from pipeline.data.loader import make_loader
 from pipeline.model import DSRF
 from pipeline.robustness import hit, perturb, predict_perturbed
-from scripts.synthetic_multimodal import DIMS, STEPS, multimodal_source
+from pipeline.data.synthetic import DIMS, STEPS, multimodal_source
 from tests.conftest import make_batch, tiny_config
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from pipeline.data.reliability import STATUSES, Rates, directions, reliability_source
+from pipeline.data.synthetic import STATUSES, Rates, directions, reliability_source
 
 SIZES = {"train": 600, "valid": 100, "test": 100}
 STRESS = Rates(noisy=0.2, conflicting=0.2, missing=0.1)

@@ -8,7 +8,7 @@
 # - py-feat's weights live only on the Hugging Face hub: random weights of the same architectures
 #   are generated into the hub cache py-feat reads (scripts/envs/pyfeat_random_weights.py), so its
 #   real loading and inference code runs offline. They are not a model: .venv-face-test is for tests
-#   only (README: a py-feat environment of your own gets the real weights).
+#   only (docs/environments.md: a py-feat environment of your own gets the real weights).
 #   (Online, the hub's `main` revision differs from theirs and py-feat fetches the real weights;
 #   offline, it uses these.)
 # - scripts/envs/common.sh: the build's skeleton, the .ready / .failed protocol.
