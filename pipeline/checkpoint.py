@@ -14,6 +14,7 @@ import torch
 
 from .files import atomic_write
 from .model import ModelConfig, SentimentModel, TextBackbone, build_model
+from .model.config import as_recorded
 from .model.registry import own_as_dict, own_from_dict
 
 
@@ -45,7 +46,7 @@ def model_payload(model: SentimentModel) -> dict[str, Any]:
 
 def model_from_checkpoint(payload: dict[str, Any]) -> SentimentModel:
     config = payload["model_config"]
-    config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in as_recorded(ModelConfig, config).items()})
     own = own_from_dict(config.name, payload["own_config"] if "own_config" in payload else payload["loss_config"])  # older: DSRF only
     backbone = payload.get("text_backbone")
     model = build_model(config, own, TextBackbone.from_config(backbone) if backbone else None)

@@ -1,4 +1,6 @@
-"""Evaluation: every seed's selected checkpoint scored on each split, mean ± std over seeds, plots.
+"""Evaluation: every seed's selected checkpoint scored on each split, mean ± std over seeds, the seed
+ensemble (the mean of the seeds' predictions: what `pipeline predict` gives), each clip's
+confidence and how well it ranks the errors (risk–coverage), plots.
 
 Each seed contributes the metrics of its one checkpoint (the one chosen on valid during
 training); the summary is their mean, sample standard deviation and the per-seed values.
@@ -22,12 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import distributed  # noqa: E402
-from .checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
-from .data.loader import make_loader  # noqa: E402
+from .confidence import Ensemble, confidence, random_ranking, risk_coverage, risk_coverage_curve  # noqa: E402
 from .data.source import SPLITS  # noqa: E402
 from .data.store import read_manifest  # noqa: E402
 from .metrics import class_names, compute_metrics, fine_classes, headline_metrics  # noqa: E402
-from .inference import predict  # noqa: E402
+from .inference import score_seeds  # noqa: E402
 from .setup import TrainConfig  # noqa: E402
 
 # metrics.json lists the test split first: in a narrow terminal `dvc exp show` keeps the leftmost columns.
@@ -69,20 +70,27 @@ def evaluate_seeds(cfg: EvaluateConfig, train: TrainConfig) -> Evaluation:
     summaries: dict[str, dict] = {}
     splits = [s for s in SPLIT_ORDER if s in cfg.splits and manifest.splits.get(s, 0) > 0]
     for split in splits:
+        checkpoints = [Path(train.out) / f"seed_{seed}.pt" for seed in train.seeds]
+        scores = score_seeds(checkpoints, train.store, split, ctx, cfg.batch_size)
+        members = scores.members()
         per_seed, rows = {}, []
-        for seed in train.seeds:
-            model = model_from_checkpoint(load_checkpoint(Path(train.out) / f"seed_{seed}.pt")).to(ctx.device)
-            loader = make_loader(train.store, split, cfg.batch_size, shuffle=False, modalities=model.config.modalities)
-            predictions = predict(model, loader, ctx)
-            per_seed[seed] = compute_metrics(predictions.y_true, predictions.y_pred, manifest.dataset)
-            rows += [(seed, i, t, p) for i, t, p in zip(predictions.ids, predictions.y_true, predictions.y_pred)]
-            if seed == train.seeds[0]:
+        for k, seed in enumerate(train.seeds):
+            y_pred = scores.predictions[k]
+            per_seed[seed] = compute_metrics(scores.y_true, y_pred, manifest.dataset)
+            # A seed's own confidence where its model has an error head, else the ensemble's spread.
+            sure = confidence(scores.expected_errors[k]) if scores.expected_errors is not None else members.confidence
+            rows += list(zip([seed] * len(y_pred), scores.ids, scores.y_true, y_pred, sure))
+            if k == 0:
                 title = f"{split}, seed {seed}"
-                plot_scatter(plots / f"scatter_{split}.png", predictions.y_true, predictions.y_pred, title)
-                matrix = confusion(predictions.y_true, predictions.y_pred, manifest.dataset)
+                plot_scatter(plots / f"scatter_{split}.png", scores.y_true, y_pred, title)
+                matrix = confusion(scores.y_true, y_pred, manifest.dataset)
                 plot_confusion(plots / f"confusion_{split}.png", matrix, manifest.dataset, title)
         write_predictions(plots / "predictions" / f"{split}.csv", rows)
         summaries[split] = summarize(per_seed)
+        summaries[split]["ensemble"] = compute_metrics(scores.y_true, members.prediction, manifest.dataset)
+        summaries[split]["risk_coverage"] = rankings(scores.y_true - members.prediction, members)
+        plot_risk_coverage(plots / f"risk_coverage_{split}.png", scores.y_true - members.prediction, members,
+                           f"{split}, mean of {len(train.seeds)} seeds")
     Path(cfg.metrics).write_text(json.dumps(shown_metrics(summaries, manifest.dataset, train.select_metric), indent=1))
     Path(cfg.seed_metrics).write_text(json.dumps(summaries, indent=1))
     skipped = tuple(s for s in cfg.splits if s not in splits)
@@ -109,13 +117,35 @@ def summarize(per_seed: dict[int, dict[str, float]]) -> dict:
     return summary
 
 
-def write_predictions(path: Path, rows: list[tuple[int, str, float, float]]) -> None:
-    """CSV of (seed, id, label, prediction) rows: what `dvc plots` draws the scatter from."""
+def write_predictions(path: Path, rows: list[tuple[int, str, float, float, float]]) -> None:
+    """CSV of (seed, id, label, prediction, confidence) rows: what `dvc plots` draws the scatter from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["seed", "id", "label", "prediction"])
-        writer.writerows((seed, clip, f"{t:.4f}", f"{p:.4f}") for seed, clip, t, p in rows)
+        writer.writerow(["seed", "id", "label", "prediction", "confidence"])
+        writer.writerows((seed, clip, f"{t:.4f}", f"{p:.4f}", f"{c:.4f}") for seed, clip, t, p, c in rows)
+
+
+def rankings(errors: np.ndarray, members: Ensemble) -> dict[str, dict[str, float]]:
+    """Risk–coverage of the ensemble's errors (N,) under its confidence, the seeds' spread and a
+    random ranking (the two references)."""
+    return {f"confidence ({members.source})": risk_coverage(errors, members.confidence),
+            "seed spread": risk_coverage(errors, confidence(members.spread)),
+            "random": random_ranking(errors)}
+
+
+def plot_risk_coverage(path: Path, errors: np.ndarray, members: Ensemble, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, sure in ((f"confidence ({members.source})", members.confidence), ("seed spread", confidence(members.spread))):
+        coverage, mae = risk_coverage_curve(errors, sure)
+        ax.plot(coverage, mae, label=name)
+    ax.axhline(float(np.abs(errors).mean()), color="grey", linestyle="--", linewidth=1, label="random ranking")
+    ax.set(xlabel="coverage (most confident clips first)", ylabel="MAE", title=title, xlim=(0, 1))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_scatter(path: Path, y_true: np.ndarray, y_pred: np.ndarray, title: str) -> None:

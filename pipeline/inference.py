@@ -1,12 +1,17 @@
-"""Batch inference: a model's predictions over a whole split, gathered from every DDP rank."""
+"""Batch inference: a model's predictions over a whole split, gathered from every DDP rank, and every
+seed's predictions over a split."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .confidence import Ensemble, ensemble
+from .data.loader import make_loader
 from .distributed import Context, gather_objects
 from .model import SentimentModel
 
@@ -16,6 +21,7 @@ class Predictions:
     ids: list[str]
     y_true: np.ndarray  # (N,)
     y_pred: np.ndarray  # (N,)
+    expected_error: np.ndarray | None = None  # (N,) the model's own estimate of |y − y_pred|, where it has one
 
 
 def autocast(ctx: Context, bf16: bool):
@@ -29,6 +35,7 @@ def predict(model: SentimentModel, loader: DataLoader, ctx: Context, bf16: bool 
     ids: list[str] = []
     true: list[np.ndarray] = []
     pred: list[np.ndarray] = []
+    error: list[np.ndarray] = []
     for batch in loader:
         batch = batch.to(ctx.device)
         with autocast(ctx, bf16):
@@ -36,10 +43,41 @@ def predict(model: SentimentModel, loader: DataLoader, ctx: Context, bf16: bool 
         ids += batch.ids
         true.append(batch.labels.float().cpu().numpy())
         pred.append(out.prediction.float().cpu().numpy())
-    local = (ids, np.concatenate(true) if true else np.zeros(0), np.concatenate(pred) if pred else np.zeros(0))
-    seen: dict[str, tuple[float, float]] = {}
-    for rank_ids, rank_true, rank_pred in gather_objects(ctx, local):
-        for i, t, p in zip(rank_ids, rank_true, rank_pred):
-            seen.setdefault(i, (float(t), float(p)))
+        if out.expected_error is not None:
+            error.append(out.expected_error.float().cpu().numpy())
+
+    def joined(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.full(len(ids), np.nan)
+
+    local = (ids, joined(true), joined(pred), joined(error))
+    seen: dict[str, tuple[float, float, float]] = {}
+    for rank_ids, *columns in gather_objects(ctx, local):
+        for i, t, p, e in zip(rank_ids, *columns):
+            seen.setdefault(i, (float(t), float(p), float(e)))
     order = sorted(seen)
-    return Predictions(order, np.array([seen[i][0] for i in order]), np.array([seen[i][1] for i in order]))
+    true_, pred_, error_ = (np.array([seen[i][k] for i in order]) for k in range(3))
+    return Predictions(order, true_, pred_, None if np.isnan(error_).all() else error_)
+
+
+@dataclass
+class SeedScores:
+    """Every seed's predictions over one split, clips in one order."""
+
+    ids: list[str]
+    y_true: np.ndarray  # (N,)
+    predictions: np.ndarray  # (S, N)
+    expected_errors: np.ndarray | None  # (S, N) from the models' error heads; None where they have none
+
+    def members(self) -> Ensemble:
+        return ensemble(self.predictions, self.expected_errors)
+
+
+def score_seeds(checkpoints: list[Path], store: Path, split: str, ctx: Context, batch_size: int) -> SeedScores:
+    """Each checkpoint's predictions over `split` of the store."""
+    runs = []
+    for path in checkpoints:
+        model = model_from_checkpoint(load_checkpoint(path)).to(ctx.device)
+        runs.append(predict(model, make_loader(store, split, batch_size, shuffle=False, modalities=model.config.modalities), ctx))
+    errors = [r.expected_error for r in runs]
+    return SeedScores(runs[0].ids, runs[0].y_true, np.stack([r.y_pred for r in runs]),
+                      None if any(e is None for e in errors) else np.stack(errors))

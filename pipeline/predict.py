@@ -1,6 +1,10 @@
 """Scoring new clips with a trained model, and what each modality does to the score: occlusion (the
 score without it) for any model, and DSRF's explanation tensors.
 
+A `train` output folder gives every seed it kept: the score is the mean of the seeds' scores (the
+ensemble `evaluate` reports), the explanation the mean of theirs, and the confidence says how sure
+the score is and what that meant on the valid split.
+
 The clip goes through the extraction settings stored in the checkpoint (never the current
 params.yaml), then through the store's own truncation and normalization, so the model sees
 features made exactly as its training features were. A feature header that differs from the
@@ -12,6 +16,7 @@ memory stays bounded by the model's max lengths whatever the clip's length.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,14 +26,15 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
+from .confidence import CALIBRATION, confidence, in_words
 from .data.batch import Batch
 from .data.build import truncate
 from .explanations import occlusion_effects
 from .features.clip import ClipFeatures
 from .features.expression import COLUMNS as EXPRESSION_COLUMNS
-from .metrics import class_names, fine_classes, is_better
+from .metrics import class_names, fine_classes
 from .modalities import MODALITY_NAMES
-from .model import FACTORS, DSRFOutput, SentimentModel
+from .model import FACTORS, DSRFOutput, ModelOutput, SentimentModel
 
 # Verbal names of the fine classes, lowest first (7 for MOSI/MOSEI, 5 for SIMS).
 CLASS_LABELS = {
@@ -39,11 +45,23 @@ CLASS_LABELS = {
 
 @dataclass
 class TrainedModel:
-    model: SentimentModel
+    """The seeds `train` kept (one model each, all of one config and store), or one checkpoint."""
+
+    models: list[SentimentModel]
     manifest: dict[str, Any]
     extraction: dict[str, Any] | None  # None: trained on imported features (MMSA / CSD), not extractable
-    path: Path
-    seed: int
+    path: Path  # the train output folder, or the one checkpoint given
+    seeds: list[int]
+    calibration: dict[str, Any] | None = None  # confidence bands on valid (train.out/confidence.json)
+
+    @property
+    def model(self) -> SentimentModel:
+        """The first seed's model: what the seeds share (config, modalities) is read here."""
+        return self.models[0]
+
+    def describe(self) -> str:
+        seeds = ", ".join(map(str, self.seeds))
+        return f"{self.model.config.name}, {self.path} (mean of seed{'s' if len(self.seeds) > 1 else ''} {seeds})"
 
 
 @dataclass
@@ -67,6 +85,12 @@ class Prediction:
     label_class: str
     modalities: dict[str, ModalityReport]
     transcript: dict[str, Any]
+    seed_scores: dict[str, float] = field(default_factory=dict)  # each seed's own score; `score` is their mean
+    # How sure the score is (docs/predict.md): 1 / (1 + expected absolute error), from the model's error
+    # head (the mean over seeds) or, without one, from the seeds' spread; None for one seed without a head.
+    confidence: float | None = None
+    expected_error: float | None = None
+    confidence_meaning: str | None = None  # what this confidence meant on valid, in words
     windows: list[dict[str, float]] = field(default_factory=list)  # start, end, score per window
     expressions: list[dict[str, float]] = field(default_factory=list)  # per face frame: time, the 7 probabilities, valence
     routing: dict[str, list[list[float]]] = field(default_factory=dict)  # m -> (4 factors, K capsules)
@@ -97,6 +121,15 @@ class Prediction:
         measured = [m for m, r in self.modalities.items() if r.effect is not None]
         return max(measured, key=lambda m: abs(self.modalities[m].effect)) if measured else None
 
+    def certainty(self) -> str:
+        """The confidence, the seeds' spread, and what the confidence meant on valid."""
+        seeds = list(self.seed_scores.values())
+        spread = f"{len(seeds)} seeds gave {min(seeds):+.2f} to {max(seeds):+.2f}" if len(seeds) > 1 else "one seed"
+        if self.confidence is None:
+            return f"Confidence: none (one seed and no error head); {spread}."
+        meaning = f" {self.confidence_meaning[0].upper()}{self.confidence_meaning[1:]}." if self.confidence_meaning else ""
+        return f"Confidence {self.confidence:.2f} (expected error ±{self.expected_error:.2f}); {spread}.{meaning}"
+
     def verdict(self) -> str:
         """One sentence: which modality matters most by occlusion and, for DSRF, whether its weights agree."""
         most = self.matters_most()
@@ -111,29 +144,28 @@ class Prediction:
                 f" {agree} {MODALITY_NAMES[trusted]} most: weights and occlusion {'agree' if trusted == most else 'disagree'}.")
 
 
-def resolve_checkpoint(path: Path | None) -> Path:
-    """A checkpoint file, or the best-on-valid seed of a `train` output folder (default: models/)."""
+def resolve_checkpoints(path: Path | None) -> tuple[Path, list[Path]]:
+    """(where, its checkpoints): a checkpoint file alone, or every seed of a `train` output folder
+    (default: models/)."""
     path = Path(path or "models")
     if path.is_file():
-        return path
+        return path, [path]
     summary = path / "train_summary.json"
     if not summary.is_file():
         raise ValueError(f"{path}: no checkpoint here (run `dvc repro`, or pass --model FILE.pt)")
     content = json.loads(summary.read_text())
     if "select_metric" not in content:
         raise ValueError(f"{summary}: written by an older version of `pipeline train`; rerun it (dvc repro)")
-    metric, seeds = content["select_metric"], content["seeds"]
-    best = None  # chosen on valid with the training's own criterion, like every selection here
-    for seed, result in seeds.items():
-        if best is None or is_better(metric, result["valid"][metric], seeds[best]["valid"][metric]):
-            best = seed
-    return path / f"seed_{best}.pt"
+    return path, [path / f"seed_{seed}.pt" for seed in content["seeds"]]
 
 
 def load_trained(path: Path | None) -> TrainedModel:
-    file = resolve_checkpoint(path)
-    payload = load_checkpoint(file)
-    return TrainedModel(model_from_checkpoint(payload), payload["manifest"], payload.get("extraction"), file, payload["seed"])
+    where, files = resolve_checkpoints(path)
+    payloads = [load_checkpoint(file) for file in files]
+    calibration = where / CALIBRATION if where.is_dir() else None
+    return TrainedModel([model_from_checkpoint(p) for p in payloads], payloads[0]["manifest"], payloads[0].get("extraction"),
+                        where, [p["seed"] for p in payloads],
+                        json.loads(calibration.read_text()) if calibration is not None and calibration.is_file() else None)
 
 
 def check_features(clip: ClipFeatures, manifest: dict[str, Any], modalities: tuple[str, ...], video: str) -> None:
@@ -205,8 +237,9 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     spans = windows_of(clip.duration, window)
     batch = clip_batch(clip, manifest, modalities, spans)
     with torch.no_grad():
-        out = model.eval()(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens)
-    effects = occlusion_effects(model, batch)  # (W, M)
+        outs = [m.eval()(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens) for m in trained.models]
+    out = mean_output(outs)
+    effects = np.mean([occlusion_effects(m, batch) for m in trained.models], axis=0)  # (W, M)
     effects[~batch.present.numpy()] = 0.0  # removing what a window lacks changes nothing
     weights = np.array([end - start for start, end in spans])
     weights = weights / weights.sum()  # (W,) duration shares
@@ -214,9 +247,12 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     def mean(t: torch.Tensor) -> np.ndarray:  # over windows, by duration
         return np.tensordot(weights, t.float().numpy(), axes=1)
 
-    score = float(mean(out.prediction))
     low, high = manifest["label_range"]
-    score = float(np.clip(score, low, high))
+    seed_scores = np.clip([float(mean(o.prediction)) for o in outs], low, high)  # (S,)
+    score = float(seed_scores.mean())
+    heads = [float(mean(o.expected_error)) for o in outs if o.expected_error is not None]
+    expected_error = float(np.mean(heads)) if len(heads) == len(outs) else float(seed_scores.std()) if len(outs) > 1 else None
+    sure = float(confidence(expected_error)) if expected_error is not None else None
     names = CLASS_LABELS[len(class_names(manifest["dataset"]))]
     present = batch.present.any(0)
     reports, routing = explanation(out, modalities, present, mean) if isinstance(out, DSRFOutput) else (
@@ -232,10 +268,26 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
         label_class=names[int(fine_classes([score], manifest["dataset"])[0])],
         modalities=reports,
         transcript=asdict(clip.transcript),
+        seed_scores={str(seed): float(v) for seed, v in zip(trained.seeds, seed_scores)},
+        confidence=sure,
+        expected_error=expected_error,
+        confidence_meaning=in_words(sure, trained.calibration) if sure is not None and trained.calibration else None,
         windows=[{"start": s, "end": e, "score": float(p)} for (s, e), p in zip(spans, out.prediction)],
         expressions=expression_timeline(clip),
         routing=routing,
     )
+
+
+def mean_output(outs: list[ModelOutput]) -> ModelOutput:
+    """The seeds' outputs averaged field by field (every tensor field; losses are not kept)."""
+    if len(outs) == 1:
+        return outs[0]
+    fields = {f.name: getattr(outs[0], f.name) for f in dataclasses.fields(outs[0])}
+    for name, value in fields.items():
+        if isinstance(value, torch.Tensor):
+            fields[name] = torch.stack([getattr(o, name).float() for o in outs]).mean(0)
+    fields["losses"] = {}
+    return type(outs[0])(**fields)
 
 
 def expression_timeline(clip: ClipFeatures) -> list[dict[str, float]]:

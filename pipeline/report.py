@@ -142,6 +142,7 @@ def clip_section(prediction: Prediction, frame: tuple[np.ndarray, float] | None)
     return (
         f"<section><h2>{html.escape(prediction.video)}</h2>"
         f"<p class='score'>score <b>{prediction.score:+.2f}</b> · {prediction.polarity} · {html.escape(prediction.label_class)}</p>"
+        f"<p class='certainty'>{html.escape(prediction.certainty())}</p>"
         f"<p class='transcript'>“{html.escape(prediction.transcript['text'])}”</p>"
         f"<p class='verdict'>{html.escape(prediction.verdict())}</p>"
         f"<table>{header}{rows}</table>{images}</section>"

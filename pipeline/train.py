@@ -30,10 +30,11 @@ from torch.utils.data import DataLoader
 from . import distributed
 from .augment import perturb_batch
 from .checkpoint import load_checkpoint, model_payload, save_checkpoint
+from .confidence import CALIBRATION, calibration_record
 from .data.loader import make_loader
 from .data.store import Manifest, read_manifest
 from .distributed import Context, barrier, mean_across
-from .inference import autocast, predict
+from .inference import autocast, predict, score_seeds
 from .metrics import compute_metrics, is_better
 from .model import SentimentModel, registry
 from .setup import TrainConfig, TrainSetup, build_model, check_store
@@ -260,6 +261,15 @@ def train_seed(setup: TrainSetup, manifest: Manifest, ctx: Context, seed: int, l
     return fit(model, loaders, setup.train, ctx, seed_run(setup, model, manifest, seed), seed_hooks(live, ctx, seed))
 
 
+def valid_calibration(cfg: TrainConfig, ctx: Context) -> dict[str, Any]:
+    """The seed ensemble's confidence bands on valid with their MAE: what `pipeline predict` says a
+    confidence means. Scored by this process alone (a world of one), from the saved checkpoints."""
+    checkpoints = [Path(cfg.out) / f"seed_{seed}.pt" for seed in cfg.seeds]
+    scores = score_seeds(checkpoints, cfg.store, "valid", Context(0, 1, ctx.device), cfg.batch_size)
+    members = scores.members()
+    return calibration_record("valid", members, scores.y_true - members.prediction)
+
+
 def train_seeds(setup: TrainSetup, report: Callable[[str], None] = print) -> dict[str, Any]:
     """Train every seed of `train.seeds` on the store; write `train.out`/seed_<seed>.pt (the checkpoint
     chosen on valid), `train.out`/train_summary.json and the per-epoch curves in dvclive/; returns the
@@ -285,6 +295,8 @@ def train_seeds(setup: TrainSetup, report: Callable[[str], None] = print) -> dic
         if ctx.is_main:
             live.end()
             (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+            record = valid_calibration(cfg, ctx)
+            (out / CALIBRATION).write_text(json.dumps(record, indent=1))
         return summary
     finally:
         distributed.teardown()

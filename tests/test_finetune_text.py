@@ -106,7 +106,7 @@ def test_checkpoint_rebuilds_the_tuned_encoder_and_scores_as_evaluate(workspace)
 
     # predict's path: the clip's own features (tokens included), truncated as the store does.
     clip = "vid/17"
-    trained = TrainedModel(model, payload["manifest"], payload["extraction"], Path("seed.pt"), SEED)
+    trained = TrainedModel([model], payload["manifest"], payload["extraction"], Path("seed.pt"), [SEED])
     scored = explain(trained, load_clip(workspace / "data" / "features" / clip), clip, window=0)
     assert scored.score == pytest.approx(ours.y_pred[ours.ids.index(clip)], abs=1e-4)
 

@@ -42,7 +42,7 @@ def pipeline(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    """A raw dataset of 6 face clips, run through transcribe → features → tensors → train (1 seed)."""
+    """A raw dataset of 6 face clips, run through transcribe → features → tensors → train (2 seeds)."""
     root = tmp_path_factory.mktemp("predict")
     raw = root / "raw"
     (raw / "vid").mkdir(parents=True)
@@ -57,7 +57,7 @@ def workspace(tmp_path_factory) -> Path:
         "features": {"text": {"model": str(tiny_bert(root / "bert"))}, "face": {"fps": 2}},
         "tensors": {"max_len": {"t": 16, "a": 200, "v": 8}},
         "model": {"hidden": 16, "layers": 1, "heads": 2, "factor_layers": 1},
-        "train": {"seeds": [5], "epochs": 1, "batch_size": 4, "device": "cpu"},
+        "train": {"seeds": [5, 6], "epochs": 1, "batch_size": 4, "device": "cpu"},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("transcribe", "features", "tensors", "train"):
@@ -88,13 +88,30 @@ def test_the_score_is_the_models_on_the_training_features(workspace):
     from pipeline.checkpoint import load_checkpoint, model_from_checkpoint
     from pipeline.data.loader import make_loader
 
-    checkpoint = load_checkpoint(workspace / "models" / "seed_5.pt")
-    model = model_from_checkpoint(checkpoint)
     batch = next(iter(make_loader(workspace / "data" / "store", "train", 4, shuffle=False)))
-    with torch.no_grad():
-        stored = model(batch.inputs, batch.lengths, batch.present).prediction[batch.ids.index("vid/1")].item()
+    stored = {}
+    for seed in (5, 6):
+        model = model_from_checkpoint(load_checkpoint(workspace / "models" / f"seed_{seed}.pt"))
+        with torch.no_grad():
+            stored[str(seed)] = model(batch.inputs, batch.lengths, batch.present).prediction[batch.ids.index("vid/1")].item()
     out = json.loads(predict(workspace, "--video", "raw/vid/1.mp4", "--text", TEXTS[1], "--json", "--window", "0").stdout)
-    assert out["score"] == pytest.approx(stored, abs=1e-4)
+    assert out["seed_scores"] == pytest.approx(stored, abs=1e-4)
+    assert out["score"] == pytest.approx(sum(stored.values()) / 2, abs=1e-4)  # the ensemble: the mean of every seed
+
+
+def test_every_prediction_says_how_sure_it_is_and_what_that_meant_on_valid(workspace):
+    calibration = json.loads((workspace / "models" / "confidence.json").read_text())
+    assert calibration["split"] == "valid" and calibration["source"] == "head"
+    assert sum(band["clips"] for band in calibration["bands"]) == 2  # the valid split's clips
+    out = json.loads(predict(workspace, "--video", "raw/vid/4.mp4", "--text", TEXTS[4], "--json").stdout)
+    assert 0 < out["confidence"] <= 1 and out["confidence"] == pytest.approx(1 / (1 + out["expected_error"]))
+    assert out["confidence_meaning"].startswith("on valid, the ")
+    shown = predict(workspace, "--video", "raw/vid/4.mp4", "--text", TEXTS[4]).stdout
+    assert f"Confidence {out['confidence']:.2f}" in shown and "2 seeds gave" in shown
+    # One checkpoint alone: its own head still gives a confidence, without the valid bands.
+    single = json.loads(predict(workspace, "--video", "raw/vid/4.mp4", "--text", TEXTS[4], "--json",
+                                "--model", "models/seed_5.pt").stdout)
+    assert single["seed_scores"].keys() == {"5"} and single["confidence"] is not None and single["confidence_meaning"] is None
 
 
 def test_no_face_and_no_video_are_missing_with_weight_zero(workspace, tmp_path):

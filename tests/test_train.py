@@ -7,6 +7,7 @@ with every metric's mean, std and per-seed values.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import numpy as np
 import yaml
 
 from pipeline.checkpoint import load_checkpoint
@@ -101,9 +103,23 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_plots(tmp_path, stor
                         "valid": {"mae": metrics["valid"]["mae"]}}
     # evaluate rescored the selected checkpoint: its valid MAE is the one training selected on.
     assert metrics["valid"]["per_seed"]["11"]["mae"] == pytest.approx(summary["11"]["valid"]["mae"], abs=1e-5)
-    for name in ("scatter_test.png", "confusion_test.png", "predictions/test.csv"):
+    for name in ("scatter_test.png", "confusion_test.png", "predictions/test.csv", "risk_coverage_test.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
     assert "metrics:" in evaluated.stdout
+    # The seed ensemble (the mean of the seeds' predictions, what predict gives) and its confidence.
+    with open(tmp_path / "plots" / "predictions" / "test.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 10 and all(0 < float(r["confidence"]) <= 1 for r in rows)
+    mean = {clip: np.mean([float(r["prediction"]) for r in rows if r["id"] == clip]) for clip in {r["id"] for r in rows}}
+    labels = {r["id"]: float(r["label"]) for r in rows}
+    ensemble_mae = np.mean([abs(mean[c] - labels[c]) for c in mean])
+    assert metrics["test"]["ensemble"]["mae"] == pytest.approx(ensemble_mae, abs=1e-3)
+    ranked = metrics["test"]["risk_coverage"]
+    assert set(ranked) == {"confidence (head)", "seed spread", "random"}
+    assert ranked["random"]["mae@50"] == ranked["random"]["mae@100"] == pytest.approx(ensemble_mae, abs=1e-3)
+    assert "mean of the seeds' predictions" in evaluated.stdout
+    calibration = json.loads((tmp_path / "models" / "confidence.json").read_text())
+    assert calibration["split"] == "valid" and sum(b["clips"] for b in calibration["bands"]) == 12
 
 
 def test_two_cpu_processes_match_one(tmp_path, store):

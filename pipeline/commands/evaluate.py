@@ -3,7 +3,8 @@
 Reads params `evaluate` and, of `train`, where the store and the checkpoints are, the seeds, the
 device, threads and the selection metric (pipeline/evaluate.py: TRAIN_KEYS). Writes `metrics.json`
 (the test split's headline means and valid's selection metric: what `dvc exp show` draws),
-`metrics_seeds.json` (every metric's mean, std and per-seed values),
+`metrics_seeds.json` (every metric's mean, std and per-seed values, the seed ensemble's metrics and
+the risk–coverage of its confidence), `plots/risk_coverage_<split>.png`,
 `plots/predictions/<split>.csv` (what `dvc plots` draws), and for the first seed a
 predicted-vs-true scatter and a confusion matrix per split as PNG.
 """
@@ -35,4 +36,8 @@ def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (
     for split, summary in result.summaries.items():
         shown = ", ".join(f"{k} {summary[k]:.3f} ± {summary[k + '_std']:.3f}" for k in headline_metrics(result.dataset))
         typer.echo(f"{split}: {shown} ({len(train.seeds)} seeds)")
+        together = ", ".join(f"{k} {summary['ensemble'][k]:.3f}" for k in headline_metrics(result.dataset))
+        ranked = next(v for k, v in summary["risk_coverage"].items() if k.startswith("confidence"))
+        typer.echo(f"{split}, mean of the seeds' predictions: {together}; the 50 % most confident clips: MAE "
+                   f"{ranked['mae@50']:.3f} (all: {ranked['mae@100']:.3f})")
     typer.echo(f"metrics: {Path(cfg.metrics).resolve()} (every metric and seed: {cfg.seed_metrics})\nplots: {Path(cfg.plots).resolve()}")

@@ -57,12 +57,13 @@ def strongest_frame(trained: TrainedModel, clip, video: Path, prediction: Predic
 
 def table(predictions: list[Prediction]) -> Table:
     out = Table(title=f"{predictions[0].model} predictions")
-    for column in ("clip", "score", "polarity", "class", "weights t/a/v", "missing"):
+    for column in ("clip", "score", "confidence", "polarity", "class", "weights t/a/v", "missing"):
         out.add_column(column)
     for p in predictions:
         weights = "/".join(f"{p.modalities[m].weight:.2f}" for m in ("t", "a", "v")) if p.explained else "-"
         missing = ", ".join(m for m in ("t", "a", "v") if not p.modalities[m].present) or "-"
-        out.add_row(Path(p.video).name, f"{p.score:+.2f}", p.polarity, p.label_class, weights, missing)
+        sure = "-" if p.confidence is None else f"{p.confidence:.2f}"
+        out.add_row(Path(p.video).name, f"{p.score:+.2f}", sure, p.polarity, p.label_class, weights, missing)
     return out
 
 
@@ -77,13 +78,13 @@ def detail(p: Prediction) -> Table:
                        " ".join(f"{v:.2f}" for v in r.uncertainty.values())) if p.explained else ()
         without = "-" if r.effect is None else f"{-r.effect:+.2f}"
         out.add_row(m, "present" if r.present else "missing", without, *explanation)
-    out.caption = f"{p.verdict()}\ntranscript: {p.transcript['text'][:100]!r}"
+    out.caption = f"{p.certainty()}\n{p.verdict()}\ntranscript: {p.transcript['text'][:100]!r}"
     return out
 
 
 def predict_command(
     video: list[Path] = typer.Option(..., "--video", help="A clip, or a folder of clips; repeat for several."),
-    model: Path = typer.Option(None, "--model", help="A checkpoint, or a train output folder (default: models/, best seed on valid)."),
+    model: Path = typer.Option(None, "--model", help="A checkpoint, or a train output folder (default: models/, the mean of every seed)."),
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML explanation report here."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per clip) instead of tables."),
     window: float = typer.Option(10.0, help="Seconds per scoring window for long clips (0: one window)."),
@@ -118,13 +119,13 @@ def predict_command(
             from ..report import render
 
             report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(render(sections, f"{trained.model.config.name}, {trained.path} (seed {trained.seed})"))
+            report.write_text(render(sections, trained.describe()))
     if as_json:
         objects = [p.to_json() for p in predictions]
         typer.echo(json.dumps(objects[0] if len(objects) == 1 else objects, indent=1))
         return
     console.print(table(predictions) if len(predictions) > 1 else detail(predictions[0]))
     extract_s, model_s = (sum(t[i] for t in timings) for i in (0, 1))
-    console.print(f"model {trained.path} (seed {trained.seed}) loaded in {loaded:.1f} s; "
+    console.print(f"model {trained.describe()} loaded in {loaded:.1f} s; "
                   f"extraction {extract_s:.1f} s, scoring {model_s:.2f} s for {len(clips)} clip(s)"
                   + (f"; report: {report}" if report else ""))

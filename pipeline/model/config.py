@@ -6,7 +6,7 @@ with a message naming the key, so a typo in params.yaml fails before any work st
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..modalities import MODALITIES, check_modalities
@@ -15,6 +15,11 @@ from ..params import section_from_params
 FACTORS = ("emotion", "context", "ambiguity", "noise")
 FUSIONS = ("concat", "attention", "transformer")
 TASKS = ("regression", "classification")
+U_E = ("expected", "sampled")
+FOOTINGS = ("standardized", "raw")
+# What a checkpoint written before a field existed was trained with: a record without the field
+# gets this value, not today's default, so an older model is rebuilt as it was.
+BEFORE = {"u_e": "sampled", "usf_footing": "raw", "confidence_head": False, "probe_moves_backbone": True}
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class LossConfig:
     tau: float = 0.1  # temperature of both contrastive terms
     gamma_u: float = 0.01  # entropy weight inside L_USF
     w_probe: float = 1.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
+    probe_moves_backbone: bool = False  # let the probe's cross-entropy train r_e and the encoders (before: it did)
     w_hsf: float = 1.0
     w_dri: float = 1.0
     w_usf: float = 1.0
@@ -55,7 +61,9 @@ class ModelConfig:
     capsules: int = 4
     routing_iters: int = 3
     perturb_std: float = 0.1
-    perturb_seed: int = 0  # the fixed ε of eval mode
+    perturb_seed: int = 0  # the fixed ε of eval mode, with u_e: sampled
+    u_e: str = "expected"  # E_ε of the KL, to second order in σ | "sampled": one draw (the paper)
+    usf_footing: str = "standardized"  # z-score each uncertainty by running statistics | "raw": the paper
     lambda_cal: float = 0.1
     usf_temperature: float = 0.3  # τ of softmax(−ũ/τ) for the factor and modality weights (1: the paper)
     ambiguity_reads: str = "emotion"  # u_a = H(q(r_e)) | "ambiguity": H(q(r_a)) (the paper)
@@ -66,6 +74,7 @@ class ModelConfig:
     use_hsf: bool = True
     use_dri: bool = True
     use_usf: bool = True
+    confidence_head: bool = True  # a head for each clip's expected absolute error (Laplace scale), detached from the rest
 
     def __post_init__(self) -> None:
         check_modalities("model.modalities", self.modalities)
@@ -78,6 +87,10 @@ class ModelConfig:
             raise ValueError(f"model.fusion: {self.fusion!r} is not one of {list(FUSIONS)}")
         if self.ambiguity_reads not in ("ambiguity", "emotion"):
             raise ValueError(f"model.ambiguity_reads: {self.ambiguity_reads!r} is not ambiguity or emotion")
+        if self.u_e not in U_E:
+            raise ValueError(f"model.u_e: {self.u_e!r} is not one of {list(U_E)}")
+        if self.usf_footing not in FOOTINGS:
+            raise ValueError(f"model.usf_footing: {self.usf_footing!r} is not one of {list(FOOTINGS)}")
         if self.usf_temperature <= 0:
             raise ValueError(f"model.usf_temperature: {self.usf_temperature} must be positive")
         if self.task not in TASKS:
@@ -89,6 +102,12 @@ class ModelConfig:
             )
         if not self.class_edges and self.num_classes % 2 == 0:
             raise ValueError(f"model.num_classes: {self.num_classes} must be odd when rounding scores (no class_edges)")
+
+
+def as_recorded(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's record of a config, with `BEFORE`'s value for each field it predates."""
+    names = {f.name for f in fields(config_class)}
+    return {**{k: v for k, v in BEFORE.items() if k in names}, **values}
 
 
 def loss_config_from_params(params: dict[str, Any]) -> LossConfig:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import SentimentModel
+from .confidence import ExpectedErrorHead, laplace_nll
 from .config import LossConfig, ModelConfig
 from .dri import NUM_FACTORS, DynamicRouting
 from .fusion import FusionHead
@@ -34,7 +35,7 @@ from .layers import masked_mean
 from .losses import sentiment_classes
 from .output import ModelOutput
 from .text_backbone import TextBackbone
-from .usf import FusionInputs, UncertaintyFusion
+from .usf import NUM_UNCERTAINTIES, FusionInputs, UncertaintyFusion
 
 
 @dataclass(kw_only=True)
@@ -44,7 +45,7 @@ class DSRFOutput(ModelOutput):
     factor_weights: torch.Tensor  # α (B, M, 4): emotion, context, ambiguity, noise
     modality_weights: torch.Tensor  # w (B, M)
     routing: torch.Tensor  # coupling c of the last routing iteration (B, M, 4, K)
-    uncertainty: torch.Tensor  # calibrated ũ (B, M, 4)
+    uncertainty: torch.Tensor  # raw u (B, M, 4), each ≥ 0 in its own unit
 
 
 class DSRF(SentimentModel):
@@ -57,8 +58,10 @@ class DSRF(SentimentModel):
         self.hsf = HierarchicalFactorization(num_m, c.hidden, c.factor_layers, outputs) if c.use_hsf else None
         self.dri = DynamicRouting(num_m, c.hidden, c.capsules, c.routing_iters) if c.use_dri else None
         self.usf = UncertaintyFusion(num_m, c.hidden, c.num_classes, c.use_usf, c.perturb_std, c.perturb_seed, c.lambda_cal,
-                                     c.usf_temperature, c.ambiguity_reads)
+                                     c.usf_temperature, c.ambiguity_reads, c.u_e, c.usf_footing)
         self.fusion = FusionHead(c.fusion, num_m, c.hidden, c.heads, outputs, c.dropout)
+        # Reads the fused tokens, the modality weights and the raw uncertainties.
+        self.error_head = ExpectedErrorHead(num_m * (c.hidden + 1 + NUM_UNCERTAINTIES), c.hidden) if c.confidence_head else None
 
     def forward(
         self,
@@ -86,11 +89,17 @@ class DSRF(SentimentModel):
             h_hat = factors.mean(2)
             routing = h.new_full((*factors.shape[:3], c.capsules), 1.0 / c.capsules)
         fused = self.usf(factors, h_hat, present)
-        output = self.fusion(fused.modality_weights.unsqueeze(-1) * fused.z, present)  # (B, outputs)
+        tokens = fused.modality_weights.unsqueeze(-1) * fused.z  # (B, M, d)
+        output = self.fusion(tokens, present)  # (B, outputs)
 
         prediction, logits = self.prediction(output)
+        expected_error = None
+        if self.error_head is not None:
+            evidence = torch.cat([tokens, fused.modality_weights.unsqueeze(-1), fused.uncertainty], -1)  # (B, M, d + 1 + 4)
+            expected_error = self.error_head(evidence.flatten(1))  # (B,)
         result = DSRFOutput(
             prediction=prediction,
+            expected_error=expected_error,
             factor_weights=fused.factor_weights,
             modality_weights=fused.modality_weights,
             routing=routing * present[:, :, None, None],
@@ -99,6 +108,9 @@ class DSRF(SentimentModel):
         )
         if labels is not None:
             result.losses = self._losses(output, factors, h, h_hat, s, fused, present, labels.to(h.dtype))
+            if expected_error is not None:
+                result.losses["scale"] = laplace_nll(expected_error, prediction, labels.to(h.dtype))
+                result.losses["total"] = result.losses["total"] + result.losses["scale"]
         return result
 
     @property
@@ -129,7 +141,7 @@ class DSRF(SentimentModel):
             terms["dri"] = masked_mean((h_hat - h.detach()).pow(2).mean(-1), present)
             total = total + w.w_dri * terms["dri"]
         if c.use_usf:
-            terms |= self.usf.loss(fused, factors, present, classes, w.gamma_u, w.w_probe)
+            terms |= self.usf.loss(fused, factors, present, classes, w.gamma_u, w.w_probe, w.probe_moves_backbone)
             total = total + w.w_usf * terms["usf"]
         terms["total"] = total
         return terms

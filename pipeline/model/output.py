@@ -14,6 +14,7 @@ import torch
 class ModelOutput:
     prediction: torch.Tensor  # (B,) score, or class index for classification
     logits: torch.Tensor | None = None  # (B, C) for classification
+    expected_error: torch.Tensor | None = None  # (B,) a model's own estimate of |y − prediction|, where it has one
     losses: dict[str, torch.Tensor] = field(default_factory=dict)  # every term by name when labels are given, "total" included
 
     @property

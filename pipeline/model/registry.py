@@ -12,7 +12,7 @@ from typing import Any
 from ..params import section_from_params
 from .base import SentimentModel
 from .concat import Concat, ConcatConfig
-from .config import LossConfig, ModelConfig
+from .config import LossConfig, ModelConfig, as_recorded
 from .dsrf import DSRF
 from .misa import MISA, MISAConfig
 from .mult import MulT, MulTConfig
@@ -62,7 +62,7 @@ def build_model(config: ModelConfig, own, text_backbone: TextBackbone | None = N
 def own_from_dict(name: str, values: dict[str, Any]):
     """The own settings a checkpoint kept (`dataclasses.asdict`), as their dataclass again."""
     config_class = MODELS[name][1]
-    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in as_recorded(config_class, values).items()})
 
 
 def own_as_dict(model: SentimentModel) -> dict[str, Any]:
