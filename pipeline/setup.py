@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .datasets import DATASETS, PRESETS
 from .data.store import Manifest
+from .datasets import DATASETS, PRESETS
 from .metrics import metric_names
-from .model import ModelConfig, SentimentModel, TextBackbone, model_config_from_params, own_config, registry
 from .modalities import MODALITIES
-from .params import section_from_params
+from .model import ModelConfig, SentimentModel, TextBackbone, model_config_from_params, own_config, registry
+from .params import check_one_place, section_from_params
 
 # torch.compile modes; the last two also record CUDA graphs on GPU.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -128,9 +128,8 @@ def train_setup(params: dict[str, Any]) -> TrainSetup:
     """The `train` stage's settings from params.yaml's sections `train`, `model`, `loss` and `data.modalities`."""
     train = section_from_params(TrainConfig, "train", params.get("train")).with_preset()
     model_params = dict(params.get("model") or {})
-    for key, source in (("modalities", "data.modalities"), ("input_dims", "the store"), ("num_classes", "data.dataset"), ("class_edges", "data.dataset")):
-        if key in model_params:
-            raise ValueError(f"model.{key}: not a model setting here; it follows {source}")
+    check_one_place("model", model_params, {"modalities": "data.modalities", "input_dims": "the store",
+                                            "num_classes": "data.dataset", "class_edges": "data.dataset"})
     loss_params = dict(params.get("loss") or {})
     modalities = tuple((params.get("data") or {}).get("modalities", MODALITIES))
     model = model_config_from_params(model_params, modalities=modalities)

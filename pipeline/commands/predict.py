@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import one_line_errors
+from ..features.config import configs_from_record
 from ..features.extract import ClipInput, extract_clip
 from ..features.media import MEDIA_SUFFIXES, iter_frames, probe
-from ..features.settings import settings_from_record
 from ..model import FACTORS
 from ..predict import Prediction, TrainedModel, explain, load_trained
 from ..threads import set_threads
@@ -98,7 +98,7 @@ def predict_command(
             raise ValueError(f"{trained.path}: trained on features this pipeline did not extract "
                              f"({trained.manifest['source'].get('format')} at {trained.manifest['source'].get('path')}); "
                              "it cannot score a raw video (train on features made by `pipeline features`)")
-        asr, settings = settings_from_record(trained.extraction)
+        asr, settings = configs_from_record(trained.extraction)
         settings = dataclasses.replace(settings, modalities=trained.model.config.modalities)
         loaded = time.perf_counter() - started
         clips = expand(video)

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from tqdm import tqdm
 
 from .clips import CLIPS_CSV
-from .config import DataParams, TensorParams
+from .config import DataConfig, TensorConfig
 from .importers import IMPORTERS, importer
 from .source import SPLITS, SUBLABELS, TOKENS, Entry, Source
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
@@ -29,7 +29,7 @@ REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's te
 LABEL_SLACK = 1e-6  # scores stored as float32 may overshoot the range by a rounding step
 
 
-def build_store(data: DataParams, tensors: TensorParams, out_dir: str | Path | None = None) -> tuple[Manifest, bool]:
+def build_store(data: DataConfig, tensors: TensorConfig, out_dir: str | Path | None = None) -> tuple[Manifest, bool]:
     """(the store's manifest, whether it was rebuilt). `out_dir` defaults to tensors.out."""
     out_dir = Path(out_dir or tensors.out)
     fmt, path = locate_source(data, tensors)
@@ -48,7 +48,7 @@ def build_store(data: DataParams, tensors: TensorParams, out_dir: str | Path | N
     return write_store(source, data, tensors, out_dir, key=key, source_info=info), True
 
 
-def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
+def locate_source(data: DataConfig, tensors: TensorConfig) -> tuple[str, Path]:
     """(format, path to read). A raw dataset folder (label.csv) is read through the features stage's output."""
     path = Path(data.path)
     if not path.exists():
@@ -68,12 +68,12 @@ def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
     )
 
 
-def input_hashes(fmt: str, path: Path, data: DataParams) -> dict[str, str]:
+def input_hashes(fmt: str, path: Path, data: DataConfig) -> dict[str, str]:
     """Fingerprints of what the store is built from."""
     return importer(fmt).hashes(path, data)
 
 
-def read_source(fmt: str, path: Path, data: DataParams) -> Source:
+def read_source(fmt: str, path: Path, data: DataConfig) -> Source:
     return importer(fmt).read(path, data)
 
 
@@ -110,7 +110,7 @@ class RunningStats:
         return Norm(mean.tolist(), std.tolist())
 
 
-def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir: Path, *,
+def write_store(source: Source, data: DataConfig, tensors: TensorConfig, out_dir: Path, *,
                 key: str = "", source_info: dict | None = None) -> Manifest:
     """Check `source` and write it as a store at `out_dir` (replacing what is there)."""
     out_dir = Path(out_dir)
@@ -200,7 +200,7 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
     return manifest
 
 
-def check_entries(entries: list[Entry], data: DataParams) -> None:
+def check_entries(entries: list[Entry], data: DataConfig) -> None:
     """Labels finite and in the dataset's range, ids unique, the required splits present."""
     low, high = data.label_range
     seen: set[str] = set()

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..features.cache import content_hash
 from ..features.clip import ARRAYS, EXTRACTION, HEADER, load_clip
-from .config import DataParams
+from .config import DataConfig
 from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
 
 CLIPS_CSV = "clips.csv"
@@ -27,7 +27,7 @@ def is_clips(path: Path) -> bool:
     return path.is_dir() and (path / CLIPS_CSV).is_file()
 
 
-def clips_hashes(path: Path, data: DataParams) -> dict[str, str]:
+def clips_hashes(path: Path, data: DataConfig) -> dict[str, str]:
     """clips.csv, the extraction record, and the clips' headers with their arrays' size and time
     (hashing every array costs minutes)."""
     if not (path / CLIPS_CSV).is_file():
@@ -42,7 +42,7 @@ def clips_hashes(path: Path, data: DataParams) -> dict[str, str]:
             str(record): content_hash(record) if record.is_file() else "-"}
 
 
-def clips_source(path: Path, data: DataParams) -> Source:
+def clips_source(path: Path, data: DataConfig) -> Source:
     return read_clips(path, data.modalities)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..features.cache import content_hash
-from .config import DataParams
+from .config import DataConfig
 from .source import SPLITS, SUBLABELS, Entry, Source
 
 KEYS = {"t": "text", "a": "audio", "v": "vision"}
@@ -30,11 +30,11 @@ def is_mmsa(path: Path) -> bool:
     return path.is_file() and path.suffix == ".pkl"
 
 
-def mmsa_hashes(path: Path, data: DataParams) -> dict[str, str]:
+def mmsa_hashes(path: Path, data: DataConfig) -> dict[str, str]:
     return {str(path): content_hash(path)}
 
 
-def mmsa_source(path: Path, data: DataParams) -> Source:
+def mmsa_source(path: Path, data: DataConfig) -> Source:
     return read_mmsa(path, data.modalities)
 
 
