@@ -9,6 +9,7 @@ import dataclasses
 from pathlib import Path
 
 import typer
+from tqdm import tqdm
 
 from ..data.build import build_store
 from ..data.config import data_config, tensor_config
@@ -25,7 +26,7 @@ def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (
         data = data_config(sections.get("data"))
         features_out = (sections.get("features") or {}).get("out", FeaturesConfig.out)
         tensors = dataclasses.replace(tensor_config(sections.get("tensors")), features=features_out)
-        manifest, rebuilt = build_store(data, tensors)
+        manifest, rebuilt = build_store(data, tensors, progress=lambda clips: tqdm(clips, desc="tensors", unit="clip", disable=None))
     if not rebuilt:
         typer.echo(f"{tensors.out}: up to date")
         return
