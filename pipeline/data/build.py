@@ -191,11 +191,11 @@ def write_rows(source: Source, tmp: Path, tensors: TensorConfig, modalities: tup
                 x = truncate(x, max_lengths[m], tensors.truncate_of(m))  # (L, d)
                 if entry.split == "train" and m in stats:
                     stats[m].add(x)
-                writers.append(entry.split, m, pad_into(padded[m], x), tensors.dtype)
+                writers.write_row(entry.split, m, pad_into(padded[m], x), tensors.dtype)
                 split.lengths.setdefault(m, []).append(len(x))
             if tokens:
                 ids = truncate(token_ids(values.get(TOKENS), entry), max_lengths["t"], tensors.truncate_of("t"))  # (L,)
-                writers.append(entry.split, TOKENS, pad_into(padded_tokens, ids), "int64")
+                writers.write_row(entry.split, TOKENS, pad_into(padded_tokens, ids), "int64")
             split.ids.append(entry.id)
             split.labels.append(entry.label)
             for s in sublabels:
@@ -214,7 +214,7 @@ class RowWriters:
         self.folder = folder
         self.open: dict[tuple[str, str], RowWriter] = {}
 
-    def append(self, split: str, name: str, row: np.ndarray, dtype: str) -> None:
+    def write_row(self, split: str, name: str, row: np.ndarray, dtype: str) -> None:
         if (split, name) not in self.open:
             self.open[split, name] = RowWriter(self.folder / split / f"{name}.npy", row.shape, dtype)
         self.open[split, name].append(row)
