@@ -18,7 +18,7 @@ from ..features.config import on_cluster, stage_configs
 from ..features.dataset import parse_shard, run_features
 from ..features.registry import check_backends
 from ..params import load_params
-from .stage_report import finish, step_aside
+from .stage_report import finish, progress_bar, step_aside
 
 
 def command(
@@ -33,4 +33,4 @@ def command(
         settings = on_cluster(settings, sections)
         if step_aside(settings.data, settings.out, "extract"):
             return
-        finish(run_features(settings, asr, parse_shard(shard)), settings.out, settings.strict, "extracted")
+        finish(run_features(settings, asr, parse_shard(shard), progress_bar), settings.out, settings.strict, "extracted")

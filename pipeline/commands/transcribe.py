@@ -16,7 +16,7 @@ from ..features.config import on_cluster, transcribe_stage_config
 from ..features.dataset import parse_shard, run_transcribe
 from ..features.registry import check_backends
 from ..params import load_params
-from .stage_report import finish, step_aside
+from .stage_report import finish, progress_bar, step_aside
 
 
 def command(
@@ -30,4 +30,4 @@ def command(
         check_backends(asr)
         if step_aside(asr.data, asr.out, "transcribe"):
             return
-        finish(run_transcribe(asr, parse_shard(shard)), asr.out, asr.strict, "transcribed")
+        finish(run_transcribe(asr, parse_shard(shard), progress_bar), asr.out, asr.strict, "transcribed")

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from tqdm import tqdm
 
 from ..files import remove_partial
 from ..threads import set_threads
@@ -128,7 +127,17 @@ def table_name(stem: str, shard: tuple[int, int]) -> str:
 
 
 # ---------------------------------------------------------------- the two stages
-def run_features(settings: FeaturesConfig, asr: TranscribeConfig, shard: tuple[int, int] = (1, 1)) -> Report:
+# (the clips' outcomes as they finish: (index, warnings or StepFailed), how many, the stage) -> the
+# same outcomes; the command's progress bar. The library shows none.
+Progress = Callable[[Iterator[tuple[int, object]], int, str], Iterator[tuple[int, object]]]
+
+
+def quiet(outcomes: Iterator[tuple[int, object]], total: int, stage: str) -> Iterator[tuple[int, object]]:
+    return outcomes
+
+
+def run_features(settings: FeaturesConfig, asr: TranscribeConfig, shard: tuple[int, int] = (1, 1),
+                 progress: Progress = quiet) -> Report:
     """The features stage; a transcript the transcribe stage wrote is used, a missing one is made."""
     report, jobs = _plan(Path(settings.data), shard)
     work = []
@@ -136,18 +145,18 @@ def run_features(settings: FeaturesConfig, asr: TranscribeConfig, shard: tuple[i
         done = Path(settings.transcripts) / row.video_id / f"{row.clip_id}.json"
         transcript = read_transcript(done) if done.is_file() else None
         work.append((row, ClipInput(media, row.text, row.duration, transcript), asr, settings))
-    _run(work, _features_job, settings, "features", report)
+    _run(work, _features_job, settings, "features", report, progress)
     _write_tables(Path(settings.out), report, shard, with_clips=True)
     record = json.dumps(extraction_record(asr, settings), indent=1, sort_keys=True)
     atomic_write_bytes(Path(settings.out) / EXTRACTION, record.encode())
     return report
 
 
-def run_transcribe(asr: TranscribeConfig, shard: tuple[int, int] = (1, 1)) -> Report:
+def run_transcribe(asr: TranscribeConfig, shard: tuple[int, int] = (1, 1), progress: Progress = quiet) -> Report:
     """The transcribe stage: `<out>/<video_id>/<clip_id>.json` per clip."""
     report, jobs = _plan(Path(asr.data), shard)
     work = [(row, ClipInput(media, row.text, row.duration), asr) for row, media in jobs]
-    _run(work, _transcribe_job, asr, "transcribe", report)
+    _run(work, _transcribe_job, asr, "transcribe", report, progress)
     _write_tables(Path(asr.out), report, shard, with_clips=False)
     return report
 
@@ -184,16 +193,12 @@ def steps_aside(data: str, out: str) -> bool:
     return True
 
 
-def _run(work: list[tuple], job: Callable, settings: TranscribeConfig | FeaturesConfig, desc: str, report: Report) -> None:
+def _run(work: list[tuple], job: Callable, settings: TranscribeConfig | FeaturesConfig, desc: str, report: Report,
+         progress: Progress) -> None:
     """Every job, on the stage's executor; the report lists clips in `work`'s order whatever order they finish in."""
     outcomes: list = [None] * len(work)
-    failed = 0
-    with tqdm(total=len(work), desc=desc, unit="clip", dynamic_ncols=True) as bar:
-        for index, outcome in _outcomes(work, job, settings, desc):
-            outcomes[index] = outcome
-            failed += isinstance(outcome, StepFailed)
-            bar.set_postfix(failed=failed, refresh=False)
-            bar.update()
+    for index, outcome in progress(_outcomes(work, job, settings, desc), len(work), desc):
+        outcomes[index] = outcome
     for (row, *_), outcome in zip(work, outcomes):
         if isinstance(outcome, StepFailed):
             report.failures.append((row.video_id, row.clip_id, outcome.step, str(outcome)))
