@@ -7,13 +7,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import one_line_errors
 from ..features.clip import save_clip
 from ..features.config import features_config, transcribe_config
 from ..features.extract import ClipInput, Extraction, extract_clip
 from ..features.registry import check_backends
 from ..params import load_params
 from ..threads import set_threads
+from .errors import one_line_errors
 
 console = Console()
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import typer
 
-from ..errors import one_line_errors
 from ..features.config import on_cluster, stage_configs
 from ..features.dataset import parse_shard, run_features
 from ..features.registry import check_backends
 from ..params import load_params
+from .errors import one_line_errors
 from .stage_report import finish, progress_bar, step_aside
 
 

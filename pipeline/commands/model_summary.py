@@ -9,11 +9,11 @@ from rich.table import Table
 
 from ..data.config import data_config
 from ..data.store import Manifest, read_manifest
-from ..errors import one_line_errors
 from ..features.config import stage_configs
 from ..features.extract import feature_widths
 from ..params import load_params
 from ..setup import build_model, train_setup
+from .errors import one_line_errors
 
 console = Console()
 

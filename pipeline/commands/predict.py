@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import one_line_errors
 from ..features.config import configs_from_record
 from ..features.extract import ClipInput, extract_clip
 from ..features.media import MEDIA_SUFFIXES
 from ..model import FACTORS
 from ..predict import Prediction, explain, load_trained
 from ..threads import set_threads
+from .errors import one_line_errors
 
 console = Console()
 

@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 from ..data.build import build_store
 from ..data.config import data_config, tensor_config
-from ..errors import one_line_errors
 from ..features.config import FeaturesConfig
 from ..params import check_one_place, load_params
+from .errors import one_line_errors
 
 
 def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data and tensors, and features.out).")) -> None:

@@ -19,10 +19,10 @@ import typer
 from rich.progress import track
 
 from .. import distributed
-from ..errors import one_line_errors
 from ..params import load_params
 from ..setup import store_manifest, train_setup
 from ..train import train_seeds
+from .errors import one_line_errors
 
 
 def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data, model, loss, train).")) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import typer
 
-from ..errors import one_line_errors
 from ..features.config import on_cluster, transcribe_stage_config
 from ..features.dataset import parse_shard, run_transcribe
 from ..features.registry import check_backends
 from ..params import load_params
+from .errors import one_line_errors
 from .stage_report import finish, progress_bar, step_aside
 
 
