@@ -67,12 +67,12 @@ def watch(peaks: dict[int, int], first: list[float], out: Path, start: float, st
 
 
 def run_one(config: str, data: Path, clips: int, out: Path) -> dict:
+    from pipeline.features.config import stage_configs
     from pipeline.features.dataset import run_features
-    from pipeline.features.settings import stage_settings
     from pipeline.params import load_params
 
     executor, workers = config.split(":")
-    asr, settings = stage_settings(load_params(ROOT / "params.yaml"))
+    asr, settings = stage_configs(load_params(ROOT / "params.yaml"))
     settings = dataclasses.replace(settings, data=str(corpus(data, clips, out / "data")), out=str(out / "features"),
                                    cache=str(out / "cache"), transcripts=str(out / "none"), executor=executor, workers=int(workers))
     peaks: dict[int, int] = {}

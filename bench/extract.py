@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.features.acoustic import smile  # noqa: E402
-from pipeline.features.face import face_features  # noqa: E402
+from pipeline.features.config import features_config, transcribe_config  # noqa: E402
 from pipeline.features.extract import ClipInput, extract_clip  # noqa: E402
+from pipeline.features.face import face_features  # noqa: E402
 from pipeline.features.media import SAMPLE_RATE, load_audio, probe  # noqa: E402
-from pipeline.features.settings import features_settings, transcribe_settings  # noqa: E402
 from pipeline.features.transcribe import whisper_model  # noqa: E402
 from pipeline.params import load_params  # noqa: E402
 from tests.features_support import MOSI_WAV, ffmpeg, face_png  # noqa: E402
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     args = parser.parse_args()
     sections = load_params(args.params)
-    asr, settings = transcribe_settings(sections.get("transcribe")), features_settings(sections.get("features"))
+    asr, settings = transcribe_config(sections.get("transcribe")), features_config(sections.get("features"))
     with tempfile.TemporaryDirectory() as tmp:
         clips = {s: make_clip(Path(tmp), s) for s in args.seconds}
         extract_clip(ClipInput(clips[min(clips)]), asr, settings)  # warm-up: models load here

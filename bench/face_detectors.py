@@ -32,11 +32,11 @@ from skimage import data
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.features.config import FaceConfig  # noqa: E402
 from pipeline.features.expression import COLUMNS, crop as box_crop, expressions  # noqa: E402
 from pipeline.features.face import aligned_crop, face_features  # noqa: E402
 from pipeline.features.face_detectors import DETECTORS, face_detector  # noqa: E402
 from pipeline.features.media import probe  # noqa: E402
-from pipeline.features.settings import FaceSettings  # noqa: E402
 from pipeline.threads import set_threads  # noqa: E402
 
 FRAME = (320, 240)  # width, height: the default max_side is 320
@@ -152,7 +152,7 @@ def holds(face, centre: np.ndarray) -> bool:
 def detection_table(samples: list[Sample], free: list[Sample]) -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, float]] = {}
     for name in DETECTORS:
-        detect = face_detector(FaceSettings(detector=name), 1)
+        detect = face_detector(FaceConfig(detector=name), 1)
         row: dict[str, list[bool]] = {}
         for sample in samples:
             _, face = largest(sample.frame, detect)
@@ -170,7 +170,7 @@ def speed(clips: list[Path], runs: int) -> dict[str, float]:
     """Median seconds per second of video of the whole face pass, per detector."""
     result = {}
     for name in DETECTORS:
-        settings = FaceSettings(detector=name)
+        settings = FaceConfig(detector=name)
         face_features(probe(clips[0]), settings)  # loads the models
         per_clip = []
         for clip in clips:
@@ -188,7 +188,7 @@ def speed(clips: list[Path], runs: int) -> dict[str, float]:
 def expression_agreement(samples: list[Sample]) -> list[tuple[str, int, float, float, float, float]]:
     """Per kind of frame: faces RetinaFace found, then for the unaligned box crop and the aligned crop,
     how often the top expression equals the upright photo's and the mean |valence - upright valence|."""
-    detect = face_detector(FaceSettings(), 1)
+    detect = face_detector(FaceConfig(), 1)
     upright = face_frame("frontal", 0, 90)
     _, face = largest(upright.frame, detect)
     grey = cv2.cvtColor(upright.frame, cv2.COLOR_BGR2GRAY)
@@ -230,7 +230,7 @@ def main() -> None:
     clips = sorted((ROOT / "raw" / "demo").glob("*/*.mp4"))[: args.clips]
     seconds = speed(clips, args.runs)
     print(f"{'face pass, s per s of video':<32}" + "".join(f"{seconds[name]:>12.3f}" for name in table)
-          + f"   ({len(clips)} demo clips, {FaceSettings().fps:g} fps, expressions included)")
+          + f"   ({len(clips)} demo clips, {FaceConfig().fps:g} fps, expressions included)")
     print("\nexpression network on RetinaFace's faces: unaligned box crop vs eye-aligned crop, against the upright photo")
     print(f"{'kind':<22}{'faces':>6}{'same top, box':>15}{'aligned':>9}{'|dvalence|, box':>17}{'aligned':>9}")
     for kind, count, top_box, top_aligned, valence_box, valence_aligned in expression_agreement(samples):

@@ -26,15 +26,15 @@ SPLIT_SHARE = {"train": 0.713, "valid": 0.083, "test": 0.204}  # MOSEI's 16,326 
 
 def build(out: Path, clips: int) -> dict:
     from pipeline.data.build import write_store
-    from pipeline.data.config import DataParams, TensorParams
+    from pipeline.data.config import DataConfig, TensorConfig
     from pipeline.data.synthetic import synthetic_source
 
     sizes = {s: round(clips * share) for s, share in SPLIT_SHARE.items()}
     sizes["train"] += clips - sum(sizes.values())
     source = synthetic_source(sizes, {m: t for m, (t, _) in SHAPES.items()}, {m: d for m, (_, d) in SHAPES.items()})
-    params = TensorParams(max_len={m: t for m, (t, _) in SHAPES.items()})
+    params = TensorConfig(max_len={m: t for m, (t, _) in SHAPES.items()})
     start = time.perf_counter()
-    manifest = write_store(source, DataParams(path="synthetic", dataset="mosei"), params, out)
+    manifest = write_store(source, DataConfig(path="synthetic", dataset="mosei"), params, out)
     return {"seconds": time.perf_counter() - start, "splits": manifest.splits}
 
 

@@ -28,12 +28,12 @@ MODES = ("before", "after")
 
 def make_store(out: Path, clips: int) -> None:
     from pipeline.data.build import write_store
-    from pipeline.data.config import DataParams, TensorParams
+    from pipeline.data.config import DataConfig, TensorConfig
     from pipeline.data.synthetic import synthetic_source
 
     sizes = {"train": clips, "valid": clips // 4, "test": clips // 4}
     source = synthetic_source(sizes, {m: t for m, (t, _) in SHAPES.items()}, {m: d for m, (_, d) in SHAPES.items()})
-    write_store(source, DataParams(path="synthetic"), TensorParams(max_len={m: t for m, (t, _) in SHAPES.items()}), out)
+    write_store(source, DataConfig(path="synthetic"), TensorConfig(max_len={m: t for m, (t, _) in SHAPES.items()}), out)
 
 
 def train(store: Path, epochs: int, folder: Path) -> None:

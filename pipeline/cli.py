@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from .commands import evaluate, extract, features, model_summary, predict, tensors, train, transcribe
-from .errors import settings
+from .commands.errors import settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 

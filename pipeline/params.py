@@ -22,6 +22,14 @@ def load_params(path: str | Path) -> dict[str, Any]:
     return params
 
 
+def check_one_place(section: str, values: dict[str, Any] | None, elsewhere: dict[str, str]) -> None:
+    """A setting lives in one section: `section.key` for a key of `elsewhere` (key -> where it is set)
+    is a one-line error naming that place, so that one change (`dvc exp run -S data.path=...`) is enough."""
+    for key, where in elsewhere.items():
+        if key in (values or {}):
+            raise ValueError(f"{section}.{key}: not set here; it follows {where} (one place for each setting)")
+
+
 def section_from_params(cls: type, section: str, values: dict[str, Any] | None) -> Any:
     """Dataclass `cls` (every field with a default) from one params section.
 

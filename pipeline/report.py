@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -20,9 +21,11 @@ matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .features.clip import ClipFeatures  # noqa: E402
+from .features.media import iter_frames, probe  # noqa: E402
 from .modalities import MODALITY_NAMES  # noqa: E402
 from .model import FACTORS  # noqa: E402
-from .predict import Prediction  # noqa: E402
+from .predict import Prediction, TrainedModel  # noqa: E402
 
 
 def strongest_face_time(values: np.ndarray, times: np.ndarray, face: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float | None:
@@ -37,6 +40,24 @@ def strongest_face_time(values: np.ndarray, times: np.ndarray, face: np.ndarray,
 def strongest_expression_time(timeline: list[dict[str, float]]) -> float | None:
     """Time (s) of the most expressive face frame (the lowest neutral probability); None without one."""
     return min(timeline, key=lambda frame: frame["expr_neutral"])["time"] if timeline else None
+
+
+def strongest_frame(trained: TrainedModel, clip: ClipFeatures, video: Path, prediction: Prediction) -> tuple[np.ndarray, float] | None:
+    """The face frame with the strongest facial signal, as (BGR image, seconds); None without one:
+    the most expressive frame, or (features without expressions) the one furthest from the training mean."""
+    face = clip.modalities.get("v")
+    norm = trained.manifest["norm"].get("v")
+    if face is None or not face.present or norm is None:
+        return None
+    moment = (strongest_expression_time(prediction.expressions) if prediction.expressions else
+              strongest_face_time(face.values, face.times, face.face, np.asarray(norm["mean"]), np.asarray(norm["std"])))
+    if moment is None:
+        return None
+    fps = face.settings.get("fps", 5.0)
+    for t, frame in iter_frames(probe(video), fps, face.settings.get("max_side", 320)):
+        if t >= moment - 1e-6:
+            return frame.copy(), t
+    return None
 
 
 def _png(fig) -> str:

@@ -1,8 +1,8 @@
 """What `train`, `evaluate` and `model-summary` build from params.yaml and a tensor store.
 
 `TrainConfig` is params.yaml `train:`; `train_setup` parses the `train` stage's sections once into
-typed settings (`TrainSetup`), checked before any work starts; `check_store` says what the store
-must offer them; `build_model` assembles the model for a store (input widths from its manifest,
+typed settings (`TrainSetup`), checked before any work starts; `store_manifest` reads the store
+and checks what it must offer them; `build_model` assembles the model for a store (input widths from its manifest,
 classes from its dataset, a fine-tuned text encoder from the store's own text model).
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .data.store import Manifest, read_manifest
 from .datasets import DATASETS, PRESETS
-from .data.store import Manifest
 from .metrics import metric_names
-from .model import ModelConfig, SentimentModel, TextBackbone, model_config_from_params, own_config, registry
 from .modalities import MODALITIES
-from .params import section_from_params
+from .model import ModelConfig, SentimentModel, TextBackbone, model_config_from_params, own_config, registry
+from .params import check_one_place, section_from_params
 
 # torch.compile modes; the last two also record CUDA graphs on GPU.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -128,9 +128,8 @@ def train_setup(params: dict[str, Any]) -> TrainSetup:
     """The `train` stage's settings from params.yaml's sections `train`, `model`, `loss` and `data.modalities`."""
     train = section_from_params(TrainConfig, "train", params.get("train")).with_preset()
     model_params = dict(params.get("model") or {})
-    for key, source in (("modalities", "data.modalities"), ("input_dims", "the store"), ("num_classes", "data.dataset"), ("class_edges", "data.dataset")):
-        if key in model_params:
-            raise ValueError(f"model.{key}: not a model setting here; it follows {source}")
+    check_one_place("model", model_params, {"modalities": "data.modalities", "input_dims": "the store",
+                                            "num_classes": "data.dataset", "class_edges": "data.dataset"})
     loss_params = dict(params.get("loss") or {})
     modalities = tuple((params.get("data") or {}).get("modalities", MODALITIES))
     model = model_config_from_params(model_params, modalities=modalities)
@@ -138,9 +137,11 @@ def train_setup(params: dict[str, Any]) -> TrainSetup:
     return TrainSetup(train, model, own)
 
 
-def check_store(setup: TrainSetup, manifest: Manifest) -> None:
-    """What the store must offer this setup; a one-line error before any seed trains."""
+def store_manifest(setup: TrainSetup) -> Manifest:
+    """The manifest of the store `train.store`, checked against what this setup needs of it: a
+    one-line error before any seed trains."""
     cfg = setup.train
+    manifest = read_manifest(cfg.store)
     known = metric_names(manifest.dataset)
     if cfg.select_metric not in known:
         raise ValueError(f"train.select_metric: {cfg.select_metric!r} is not a {manifest.dataset} metric (known: {', '.join(known)})")
@@ -150,6 +151,7 @@ def check_store(setup: TrainSetup, manifest: Manifest) -> None:
     if cfg.fixed_shapes and manifest.splits["train"] < cfg.batch_size:
         raise ValueError(f"train.compile {cfg.compile}: full batches only, and the train split has "
                          f"{manifest.splits['train']} clips, fewer than train.batch_size {cfg.batch_size}")
+    return manifest
 
 
 def build_model(setup: TrainSetup, manifest: Manifest) -> SentimentModel:

@@ -34,14 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from pipeline.data.build import write_store  # noqa: E402
-from pipeline.data.config import DataParams, TensorParams  # noqa: E402
+from pipeline.data.config import DataConfig, TensorConfig  # noqa: E402
 from pipeline.data.loader import make_loader  # noqa: E402
-from pipeline.data.synthetic import STEPS, Rates, reliability_source  # noqa: E402
 from pipeline.data.store import MANIFEST  # noqa: E402
+from pipeline.data.synthetic import STEPS, Rates, reliability_source  # noqa: E402
 from pipeline.explanations import auc, occlusion, rank_agreement  # noqa: E402
 from pipeline.metrics import compute_metrics  # noqa: E402
-from pipeline.model import FACTORS, MODEL_NAMES, DSRFOutput  # noqa: E402
 from pipeline.modalities import MODALITIES  # noqa: E402
+from pipeline.model import FACTORS, MODEL_NAMES, DSRFOutput  # noqa: E402
 from pipeline.robustness import KINDS, predict_perturbed  # noqa: E402
 from scripts.experiment import EVIDENCE, ROOT, mean_std, project_params, save_figure, stage, train_and_evaluate, with_overrides  # noqa: E402
 
@@ -84,7 +84,7 @@ def ensure_stores(seed: int = 0) -> dict[str, Path]:
         out = WORK / "stores" / name
         if not (out / MANIFEST).is_file():
             source, statuses = reliability_source(SIZES, rates, seed=seed, oracle=oracle)
-            write_store(source, DataParams(path=f"reliability {name}", dataset="mosi"), TensorParams(out=str(out), max_len=dict(STEPS)), out)
+            write_store(source, DataConfig(path=f"reliability {name}", dataset="mosi"), TensorConfig(out=str(out), max_len=dict(STEPS)), out)
             (out / "statuses.json").write_text(json.dumps(statuses))
         stores[name] = out
     return stores

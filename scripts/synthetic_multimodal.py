@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.data.build import write_store  # noqa: E402
-from pipeline.data.config import DataParams, TensorParams  # noqa: E402
+from pipeline.data.config import DataConfig, TensorConfig  # noqa: E402
 from pipeline.data.store import MANIFEST  # noqa: E402
 from pipeline.data.synthetic import STEPS, multimodal_source  # noqa: E402
 from scripts.experiment import EVIDENCE  # noqa: E402
@@ -23,8 +23,8 @@ STORE = EVIDENCE / "synthetic" / "store"
 def ensure_store(out: Path = STORE, seed: int = 0) -> Path:
     """The store at `out`, written once (the set is fixed by `seed`)."""
     if not (out / MANIFEST).is_file():
-        write_store(multimodal_source(SIZES, seed), DataParams(path="synthetic", dataset="mosi"),
-                    TensorParams(out=str(out), max_len=dict(STEPS)), out)
+        write_store(multimodal_source(SIZES, seed), DataConfig(path="synthetic", dataset="mosi"),
+                    TensorConfig(out=str(out), max_len=dict(STEPS)), out)
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.data.build import write_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.synthetic import synthetic_source
 from pipeline.model import DSRF, ModelConfig
 
@@ -42,7 +42,7 @@ def test_model_summary_describes_the_model_params_yaml_trains(tmp_path):
     # With a store, its widths and the paper's preset (SIMS: hidden 64).
     store = tmp_path / "store"
     write_store(synthetic_source({"train": 4, "valid": 2}, {"t": 3, "a": 4, "v": 5}, {"t": 12, "a": 7, "v": 9}),
-                DataParams(path="synthetic", dataset="mosei"), TensorParams(), store)
+                DataConfig(path="synthetic", dataset="mosei"), TensorConfig(), store)
     params["train"].update(store=str(store), preset="sims")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = run("model-summary", "--params", "params.yaml", cwd=tmp_path)

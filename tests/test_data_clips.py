@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.data.build import build_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.loader import make_loader
 from pipeline.features.clip import ClipFeatures, ModalityFeatures, Transcript, save_clip
 
@@ -57,7 +57,7 @@ def small_dataset(root: Path, n: int = 12, seed: int = 0, **row_extra) -> Path:
 
 def test_clip_folders_become_a_store_with_their_extractor_settings(tmp_path):
     folder = small_dataset(tmp_path / "features")
-    manifest, rebuilt = build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+    manifest, rebuilt = build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
     assert rebuilt and manifest.splits == {"train": 4, "valid": 4, "test": 4}
     assert manifest.dims == DIMS and manifest.source["format"] == "features"
     assert manifest.features["a"] == {"extractor": "extractor-a", "model": "model-a", "settings": SETTINGS["a"]}
@@ -69,15 +69,15 @@ def test_clip_folders_become_a_store_with_their_extractor_settings(tmp_path):
 
 def test_unchanged_inputs_do_nothing_and_a_change_rebuilds(tmp_path):
     folder = small_dataset(tmp_path / "features")
-    data, tensors, out = DataParams(path=str(folder)), TensorParams(), tmp_path / "store"
+    data, tensors, out = DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store"
     first, _ = build_store(data, tensors, out)
     stamp = (out / "train" / "a.npy").stat().st_mtime_ns
     again, rebuilt = build_store(data, tensors, out)
     assert not rebuilt and again.key == first.key and (out / "train" / "a.npy").stat().st_mtime_ns == stamp
-    shorter, rebuilt = build_store(data, TensorParams(max_len={"t": 2, "a": 3, "v": 3}), out)
+    shorter, rebuilt = build_store(data, TensorConfig(max_len={"t": 2, "a": 3, "v": 3}), out)
     assert rebuilt and shorter.max_lengths == {"t": 2, "a": 3, "v": 3}
     save_clip(clip(np.random.default_rng(9), {"t": 3, "a": 30, "v": 4}), folder / "clips/vid0/1")
-    _, rebuilt = build_store(data, TensorParams(max_len={"t": 2, "a": 3, "v": 3}), out)
+    _, rebuilt = build_store(data, TensorConfig(max_len={"t": 2, "a": 3, "v": 3}), out)
     assert rebuilt
 
 
@@ -85,7 +85,7 @@ def test_text_only_dataset_keeps_text_and_says_so(tmp_path):
     rng = np.random.default_rng(1)
     rows = [{"video_id": "v", "clip_id": str(i), "label": "0.5", "mode": ["train", "valid"][i % 2]} for i in range(4)]
     folder = write_dataset(tmp_path / "features", rows, [clip(rng, {"t": 5}) for _ in rows])
-    manifest, _ = build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
     assert manifest.modalities == ("t",) and manifest.splits == {"train": 2, "valid": 2}
 
 
@@ -98,7 +98,7 @@ def test_real_mosi_text_split_sizes_and_labels(tmp_path):
     rows = [{k: r[k] for k in ("video_id", "clip_id", "label", "mode")} for r in source_rows]
     clips = [clip(rng, {"t": len(r["text"].split())}, dims={"t": 2}) for r in source_rows]
     folder = write_dataset(tmp_path / "features", rows, clips)
-    manifest, _ = build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
     assert manifest.splits == {"train": 1284, "valid": 229}  # the test split is held back
     labels = np.load(tmp_path / "store" / "valid" / "labels.npy")
     assert labels.min() >= -3 and labels.max() <= 3
@@ -110,7 +110,7 @@ def test_a_missing_or_corrupt_clip_is_reported_and_skipped(tmp_path):
     (folder / "clips/vid0/1/features.json").unlink()  # extraction never finished
     (folder / "clips/vid1/1/features.safetensors").write_bytes(b"garbage")
     (folder / "clips/vid2/1/features.json").write_text('{"modalities": {"t": {"present": true}}}')
-    manifest, _ = build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
     assert manifest.splits == {"train": 3, "valid": 3, "test": 3}
     assert len(manifest.skipped) == 3
     assert "clips.csv:2" in manifest.skipped[0] and "no features.json" in manifest.skipped[0]
@@ -125,28 +125,28 @@ def test_bad_inputs_are_one_line_errors_naming_the_row(tmp_path):
     clips[3] = clip(rng, {"t": 3, "a": 2}, dims={"t": 6, "a": 9})
     folder = write_dataset(tmp_path / "widths", rows, clips)
     with pytest.raises(ValueError, match=r"clips.csv:5: modality a has width 9, earlier clips 4"):
-        build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+        build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
 
     other = clip(rng, {"t": 3, "a": 2})
     other.modalities["a"].settings = {"feature_set": "ComParE_2016"}
     folder = write_dataset(tmp_path / "settings", rows, [clip(rng, {"t": 3, "a": 2}), other, *clips[2:3], clips[0]])
     with pytest.raises(ValueError, match=r"clips.csv:3: modality a was extracted with .*ComParE_2016.*, earlier clips with .*eGeMAPSv02"):
-        build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+        build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
 
     rows[2]["label"] = "3.5"
     folder = write_dataset(tmp_path / "range", rows, [clip(rng, {"t": 3}) for _ in rows])
     with pytest.raises(ValueError, match=r"clips.csv:4 .*label 3.5 is outside \[-3, 3\] of mosi"):
-        build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+        build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
 
     rows[2]["label"], rows[2]["mode"] = "1.0", "dev"
     folder = write_dataset(tmp_path / "mode", rows, [clip(rng, {"t": 3}) for _ in rows])
     with pytest.raises(ValueError, match=r"clips.csv:4: mode 'dev' is not one of"):
-        build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+        build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
 
     only_train = [dict(r, mode="train") for r in rows]
     folder = write_dataset(tmp_path / "splits", only_train, [clip(rng, {"t": 3}) for _ in rows])
     with pytest.raises(ValueError, match="split valid is empty"):
-        build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+        build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
     assert not (tmp_path / "store").exists()
 
 
@@ -156,14 +156,14 @@ def test_nonfinite_features_stop_the_build_or_become_zero(tmp_path):
     broken.modalities["a"].values[2, 1] = np.inf
     save_clip(broken, folder / "clips/vid1/1")  # csv line 4
     with pytest.raises(ValueError, match=r"clips.csv:4 .*modality a has NaN/inf at step 2"):
-        build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
-    build_store(DataParams(path=str(folder)), TensorParams(nonfinite="zero"), tmp_path / "store")
+        build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
+    build_store(DataConfig(path=str(folder)), TensorConfig(nonfinite="zero"), tmp_path / "store")
     assert np.isfinite(np.load(tmp_path / "store" / "test" / "a.npy")).all()
 
 
 def test_sublabels_are_stored(tmp_path):
     folder = small_dataset(tmp_path / "features", label_T="0.5", label_A="-0.25", label_V="1")
-    manifest, _ = build_store(DataParams(path=str(folder)), TensorParams(), tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(folder)), TensorConfig(), tmp_path / "store")
     assert manifest.sublabels == ("T", "A", "V")
     assert np.load(tmp_path / "store" / "train" / "label_A.npy").tolist() == [-0.25] * 4
 

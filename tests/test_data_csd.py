@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.data.build import build_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.folds import MOSI_TEST, MOSI_TRAIN, MOSI_VALID, read_folds
 from pipeline.data.loader import make_loader
 from pipeline.data.synthetic import write_csd
@@ -19,7 +19,7 @@ MOSI = Path(__file__).resolve().parents[2] / "shared" / "data" / "mosi"
 LABELS = MOSI / "CMU_MOSI_Opinion_Labels.csd"
 TRAIN, VALID, TEST = MOSI_TRAIN[0], MOSI_VALID[0], MOSI_TEST[0]
 STEP = 0.25  # seconds per feature row: exact in binary, so interval edges compare exactly
-WIDE = TensorParams(max_len={"t": 50, "a": 500, "v": 500})
+WIDE = TensorConfig(max_len={"t": 50, "a": 500, "v": 500})
 
 
 def frames(rng, seconds: float, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +56,7 @@ def sdk_folder(tmp_path):
 
 
 def test_segments_take_the_feature_rows_that_overlap_them(sdk_folder, tmp_path):
-    manifest, _ = build_store(DataParams(path=str(sdk_folder)), WIDE, tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(sdk_folder)), WIDE, tmp_path / "store")
     assert manifest.source["format"] == "csd" and manifest.splits == {"train": 2, "valid": 1, "test": 2}
     assert manifest.dims == {"t": 4, "a": 5, "v": 3}
     assert manifest.features["v"] == {"extractor": "cmu-sdk", "model": "FACET 4.2", "settings": {"file": "CMU_MOSI_Visual_Facet_42.csd"}}
@@ -78,14 +78,14 @@ def test_ambiguous_files_must_be_named(sdk_folder, tmp_path):
     rng = np.random.default_rng(1)
     write_csd(sdk_folder / "CMU_MOSI_Visual_OpenFace_2.csd", "OpenFace_2", {TRAIN: frames(rng, 6.0, 7)})
     with pytest.raises(ValueError, match=r"several .csd files could be v \(CMU_MOSI_Visual_Facet_42.csd, CMU_MOSI_Visual_OpenFace_2.csd\); name one in data.csd_files.v"):
-        build_store(DataParams(path=str(sdk_folder)), WIDE, tmp_path / "store")
-    named = DataParams(path=str(sdk_folder), csd_files={"v": "CMU_MOSI_Visual_OpenFace_2.csd"})
+        build_store(DataConfig(path=str(sdk_folder)), WIDE, tmp_path / "store")
+    named = DataConfig(path=str(sdk_folder), csd_files={"v": "CMU_MOSI_Visual_OpenFace_2.csd"})
     manifest, _ = build_store(named, WIDE, tmp_path / "store")
     assert manifest.dims["v"] == 7
 
 
 def test_a_word_file_is_not_features(sdk_folder, tmp_path):
-    words = DataParams(path=str(sdk_folder), csd_files={"t": "CMU_MOSI_TimestampedWords.csd"})
+    words = DataConfig(path=str(sdk_folder), csd_files={"t": "CMU_MOSI_TimestampedWords.csd"})
     with pytest.raises(ValueError, match=r"CMU_MOSI_TimestampedWords.csd: .*/features are not numbers"):
         build_store(words, WIDE, tmp_path / "store")
 
@@ -94,18 +94,18 @@ def test_missing_keys_and_shapes_are_named(sdk_folder, tmp_path):
     with h5py.File(sdk_folder / "CMU_MOSI_COVAREP.csd", "a") as handle:
         del handle["COVAREP/data"][TEST]["intervals"]
     with pytest.raises(ValueError, match=rf"CMU_MOSI_COVAREP.csd: missing key COVAREP/data/{TEST}/intervals"):
-        build_store(DataParams(path=str(sdk_folder)), WIDE, tmp_path / "store")
+        build_store(DataConfig(path=str(sdk_folder)), WIDE, tmp_path / "store")
     (sdk_folder / "CMU_MOSI_COVAREP.csd").write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="CMU_MOSI_COVAREP.csd: not an HDF5 computational sequence"):
-        build_store(DataParams(path=str(sdk_folder)), WIDE, tmp_path / "store")
+        build_store(DataConfig(path=str(sdk_folder)), WIDE, tmp_path / "store")
 
 
 def test_other_datasets_name_their_folds_file(sdk_folder, tmp_path):
     with pytest.raises(ValueError, match="data.folds: no embedded folds for mosei"):
-        build_store(DataParams(path=str(sdk_folder), dataset="mosei"), WIDE, tmp_path / "store")
+        build_store(DataConfig(path=str(sdk_folder), dataset="mosei"), WIDE, tmp_path / "store")
     folds = tmp_path / "folds.json"
     folds.write_text(json.dumps({"train": [TRAIN, "notInAnyFold"], "valid": [VALID], "test": []}))
-    manifest, _ = build_store(DataParams(path=str(sdk_folder), dataset="mosei", folds=str(folds)), WIDE, tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(sdk_folder), dataset="mosei", folds=str(folds)), WIDE, tmp_path / "store")
     assert manifest.splits == {"train": 3, "valid": 1}
 
 
@@ -120,7 +120,7 @@ def test_real_mosi_label_file_with_the_standard_folds(tmp_path):
         ends = {v: float(g["intervals"][()].max()) for v, g in handle["Opinion Segment Labels/data"].items()}
     write_csd(folder / "CMU_MOSI_COVAREP.csd", "COVAREP", {v: frames(rng, end + 1, 2) for v, end in ends.items()})
 
-    manifest, _ = build_store(DataParams(path=str(folder)), WIDE, tmp_path / "store")
+    manifest, _ = build_store(DataConfig(path=str(folder)), WIDE, tmp_path / "store")
     assert manifest.splits == {"train": 1284, "valid": 229, "test": 686} and manifest.modalities == ("a",)
     assert manifest.skipped == []
     ids = json.loads((tmp_path / "store" / "valid" / "ids.json").read_text())

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from pipeline.data.build import build_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.loader import make_loader
 from pipeline.data.synthetic import mmsa_split, write_mmsa
 
 STEPS = {"t": 10, "a": 16, "v": 12}
 DIMS = {"t": 8, "a": 5, "v": 4}  # 768 / 74 / 35 in the real files
 SIZES = {"train": 9, "valid": 6, "test": 6}
-WIDE = TensorParams(max_len={"t": 50, "a": 500, "v": 500})
+WIDE = TensorConfig(max_len={"t": 50, "a": 500, "v": 500})
 
 
 def pickle_file(tmp_path, aligned: bool, sims: bool = False, edit=None):
@@ -31,7 +31,7 @@ def pickle_file(tmp_path, aligned: bool, sims: bool = False, edit=None):
 
 
 def build(tmp_path, path, dataset="mosi", tensors=WIDE, **data):
-    return build_store(DataParams(path=str(path), dataset=dataset, **data), tensors, tmp_path / "store")[0]
+    return build_store(DataConfig(path=str(path), dataset=dataset, **data), tensors, tmp_path / "store")[0]
 
 
 def test_unaligned_pickle_keeps_each_sequence_at_its_own_length(tmp_path):
@@ -120,7 +120,7 @@ def test_covarep_minus_inf_is_an_error_unless_zeroed(tmp_path):
     path, _ = pickle_file(tmp_path, aligned=True, edit=minus_inf)
     with pytest.raises(ValueError, match=r"train row 3 \(id video1\$_\$1\): modality a has NaN/inf at step 0"):
         build(tmp_path, path)
-    build(tmp_path, path, tensors=TensorParams(max_len=WIDE.max_len, nonfinite="zero"))
+    build(tmp_path, path, tensors=TensorConfig(max_len=WIDE.max_len, nonfinite="zero"))
     assert np.load(tmp_path / "store" / "train" / "a.npy")[3, 0, 2] == 0.0
 
 

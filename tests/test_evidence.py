@@ -7,11 +7,11 @@ import torch
 
 from pipeline.data.batch import Batch
 from pipeline.data.build import write_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.loader import make_loader
+from pipeline.data.synthetic import DIMS, STEPS, multimodal_source
 from pipeline.model import DSRF
 from pipeline.robustness import hit, perturb, predict_perturbed
-from pipeline.data.synthetic import DIMS, STEPS, multimodal_source
 from tests.conftest import make_batch, tiny_config
 
 
@@ -82,7 +82,7 @@ def test_a_dropped_modality_is_never_read_by_dsrf(seeded):
 def test_synthetic_labels_need_every_modality(tmp_path):
     source = multimodal_source({"train": 120, "valid": 20, "test": 20}, seed=3)
     out = tmp_path / "store"
-    manifest = write_store(source, DataParams(path="synthetic", dataset="mosi"), TensorParams(out=str(out), max_len=dict(STEPS)), out)
+    manifest = write_store(source, DataConfig(path="synthetic", dataset="mosi"), TensorConfig(out=str(out), max_len=dict(STEPS)), out)
     assert manifest.splits == {"train": 120, "valid": 20, "test": 20} and manifest.dims == DIMS
     labels = np.array([e.label for e in source.entries])
     assert labels.min() >= -3 and labels.max() <= 3 and labels.std() > 0.8

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.features.clip import load_clip
+from pipeline.features.config import FaceConfig, TranscribeConfig, features_config
 from pipeline.features.dataset import parse_shard, run_features, run_transcribe
-from pipeline.features.settings import FaceSettings, TranscribeSettings, features_settings
 
 from .features_support import MOSI_CSV, make_clip, needs_mosi, tiny_bert, tiny_whisper
 
@@ -46,12 +46,12 @@ def dataset(tmp_path):
 
 
 def settings_for(tmp_path: Path, data: Path, bert: Path, **overrides):
-    settings = features_settings({"data": str(data), "out": str(tmp_path / "features"), "cache": str(tmp_path / "cache"),
+    settings = features_config({"data": str(data), "out": str(tmp_path / "features"), "cache": str(tmp_path / "cache"),
                                   "transcripts": str(tmp_path / "transcripts"), "text": {"model": str(bert)}})
     return replace(settings, **overrides)
 
 
-GIVEN = TranscribeSettings(backend="given")
+GIVEN = TranscribeConfig(backend="given")
 
 
 def test_stage_writes_the_contract_and_reports_failures(tmp_path, dataset, bert_dir):
@@ -83,12 +83,12 @@ def test_rerun_does_nothing_and_one_setting_recomputes_one_modality(tmp_path, da
     before = {m: entries(m) for m in "tav"}
     run_features(settings, GIVEN)
     assert arrays.stat().st_mtime_ns == stamp
-    run_features(replace(settings, face=FaceSettings(fps=2)), GIVEN)
+    run_features(replace(settings, face=FaceConfig(fps=2)), GIVEN)
     after = {m: entries(m) for m in "tav"}
     assert after["t"] == before["t"] and after["a"] == before["a"]
     assert len(after["v"]) == 2 * len(before["v"])
     assert len(load_clip(arrays.parent).modalities["v"].values) == 4  # 2 s at 2 frames/s
-    run_features(replace(settings, face=FaceSettings(detector="haar")), GIVEN)  # another face detector: the face alone again
+    run_features(replace(settings, face=FaceConfig(detector="haar")), GIVEN)  # another face detector: the face alone again
     assert {m: entries(m) for m in "ta"} == {m: before[m] for m in "ta"} and len(entries("v")) == 3 * len(before["v"])
     assert load_clip(arrays.parent).modalities["v"].dim == 24  # Haar's 16 geometry columns + 8 expression
 
@@ -122,7 +122,7 @@ def test_transcribe_stage_output_feeds_the_features_stage(tmp_path, dataset, ber
     assert len(report.extracted) == 2
     transcript = Path(settings.transcripts) / "vid 1" / "1.json"
     transcript.write_text(transcript.read_text().replace("really good", "really bad"))
-    run_features(settings, TranscribeSettings(backend="faster-whisper", model="/nonexistent"))  # never loaded: transcripts exist
+    run_features(settings, TranscribeConfig(backend="faster-whisper", model="/nonexistent"))  # never loaded: transcripts exist
     assert load_clip(Path(settings.out) / "vid 1" / "1").transcript.text == "it was really bad"
 
 
@@ -133,7 +133,7 @@ def test_text_only_dataset_from_mosi_rows(tmp_path, bert_dir):
     lines = MOSI_CSV.read_text(encoding="utf-8").splitlines()[:4]  # header and three segments, in tmp only
     (data / "label.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     settings = settings_for(tmp_path, data, bert_dir)
-    report = run_features(settings, TranscribeSettings())
+    report = run_features(settings, TranscribeConfig())
     assert report.text_only and len(report.extracted) == 3 and not report.failures
     row = read_csv(Path(settings.out) / "clips.csv")[0]
     clip = load_clip(Path(settings.out) / row["folder"])
@@ -149,7 +149,7 @@ def test_silence_and_no_audio_are_warnings_not_failures(tmp_path, bert_dir, tmp_
     (data / "label.csv").write_text("video_id,clip_id,label,mode\nv,quiet,0,train\nv,mute,0,train\n")
     settings = settings_for(tmp_path, data, bert_dir)
     whisper = tiny_whisper(tmp_path_factory.mktemp("whisper"))
-    report = run_features(settings, TranscribeSettings(model=str(whisper)))  # VAD leaves nothing to decode
+    report = run_features(settings, TranscribeConfig(model=str(whisper)))  # VAD leaves nothing to decode
     assert not report.failures and len(report.extracted) == 2
     reasons = {(w[1], w[3]) for w in report.warnings if not w[3].startswith("no face")}
     assert reasons == {("quiet", "empty transcript (silence?): text marked missing"),

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from skimage import data
 
+from pipeline.features.config import FaceConfig, settings_key
 from pipeline.features.expression import COLUMNS, EXPRESSIONS, crop, expressions, model_file
 from pipeline.features.face import GEOMETRY_COLUMNS, face_columns, face_features, face_model_digest
 from pipeline.features.media import probe
-from pipeline.features.settings import FaceSettings, settings_key
 
 from .features_support import face_png, ffmpeg
 
@@ -37,14 +37,14 @@ def test_probabilities_only_on_the_frames_with_a_face(tmp_path):
     ffmpeg("-loop", "1", "-t", "0.8", "-framerate", "5", "-i", str(face), "-loop", "1", "-t", "0.4", "-framerate", "5", "-i", str(grey),
            "-loop", "1", "-t", "0.8", "-framerate", "5", "-i", str(face),
            "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1[v]", "-map", "[v]", "-pix_fmt", "yuv420p", str(clip))
-    features = face_features(probe(clip), FaceSettings(fps=5))
+    features = face_features(probe(clip), FaceConfig(fps=5))
     geometry = len(GEOMETRY_COLUMNS["retinaface"])
-    assert features.values.shape == (10, len(face_columns(FaceSettings()))) and features.face.tolist() == [True] * 4 + [False] * 2 + [True] * 4
+    assert features.values.shape == (10, len(face_columns(FaceConfig()))) and features.face.tolist() == [True] * 4 + [False] * 2 + [True] * 4
     expressed = features.values[:, geometry:]  # (T, 8)
     assert np.allclose(expressed[features.face, :7].sum(1), 1.0, atol=1e-4) and not expressed[~features.face].any()
     assert (expressed[features.face, EXPRESSIONS.index("happy")] > 0.5).all()
-    assert features.settings["columns"] == list(face_columns(FaceSettings())) and "+fer" in features.model
-    plain = face_features(probe(clip), FaceSettings(fps=5, expression_model=""))  # off: the geometry alone
+    assert features.settings["columns"] == list(face_columns(FaceConfig())) and "+fer" in features.model
+    plain = face_features(probe(clip), FaceConfig(fps=5, expression_model=""))  # off: the geometry alone
     assert plain.values.shape == (10, geometry) and np.array_equal(plain.values, features.values[:, :geometry])
 
 
@@ -53,12 +53,12 @@ def test_the_face_cache_key_changes_with_the_model(tmp_path):
     shutil.copyfile(model_file("fer"), copy)
     other = tmp_path / "other.hdf5"
     other.write_bytes(model_file("fer").read_bytes()[:-1] + b"\x00")
-    keys = {name: settings_key(FaceSettings(expression_model=name), face_model_digest(FaceSettings(expression_model=name)))
+    keys = {name: settings_key(FaceConfig(expression_model=name), face_model_digest(FaceConfig(expression_model=name)))
             for name in ("fer", str(copy), str(other), "")}
     assert len(set(keys.values())) == 4
     # The same file renamed gives the same weights digest; a changed byte another one.
-    assert face_model_digest(FaceSettings(expression_model=str(copy))) == face_model_digest(FaceSettings())
-    assert face_model_digest(FaceSettings(expression_model=str(other))) != face_model_digest(FaceSettings())
+    assert face_model_digest(FaceConfig(expression_model=str(copy))) == face_model_digest(FaceConfig())
+    assert face_model_digest(FaceConfig(expression_model=str(other))) != face_model_digest(FaceConfig())
 
 
 def test_a_missing_model_is_one_line_that_says_how_to_get_it(tmp_path):

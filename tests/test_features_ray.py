@@ -24,10 +24,10 @@ import torch
 import yaml
 from safetensors.numpy import load_file
 
+from pipeline.features.config import ActorResources, on_cluster, stage_configs
 from pipeline.features.dataset import _discard_partial, _features_job, find_media, read_label_csv, run_features, run_transcribe
 from pipeline.features.extract import ClipInput
 from pipeline.features.ray_executor import NAMESPACE, Access, ClipWorker, Pool, actors_that_fit, ray_module, ray_outcomes
-from pipeline.features.settings import ActorResources, on_cluster, stage_settings
 from pipeline.files import PARTIAL
 from pipeline.threads import threads_per_process
 
@@ -86,7 +86,7 @@ def write_params(folder: Path, corpus: Path, bert: Path, executor: str, address:
 
 def settings(params: Path):
     sections = yaml.safe_load(params.read_text())
-    return tuple(on_cluster(part, sections) for part in stage_settings(sections))
+    return tuple(on_cluster(part, sections) for part in stage_configs(sections))
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_real_models_give_the_same_tensors_on_both_executors_at_one_thread(tmp_p
                   "out": str(folder / "out"), "cache": str(folder / "cache")}
         sections = {"data": {"path": str(data)}, "transcribe": {**runner, "out": str(folder / "transcripts")},
                     "features": runner, "ray": {"address": cluster}}
-        asr, features = (on_cluster(part, sections) for part in stage_settings(sections))
+        asr, features = (on_cluster(part, sections) for part in stage_configs(sections))
         try:
             assert run_transcribe(asr).failures == [] and run_features(features, asr).failures == []
         finally:
@@ -299,12 +299,12 @@ def test_actors_that_fit_count_whole_actors_per_node():
     ({"features": {"executor": "spark"}}, "features.executor: unknown value 'spark' (known: local, ray)"),
     ({"transcribe": {"actor": {"gpus": -1}}}, "transcribe.actor.gpus: expected a number >= 0, got -1.0"),
     ({"features": {"actor": {"tpus": 1}}}, "features.actor.tpus: unknown key"),
-    ({"features": {"ray_address": "auto"}}, "features.ray_address: set ray.address instead"),
+    ({"features": {"ray_address": "auto"}}, "features.ray_address: not set here; it follows ray.address"),
     ({"ray": {"adress": "auto"}}, "ray.adress: unknown key"),
     ({"features": {"executor": "ray", "workers": 0}}, "features.workers: executor ray needs at least 1 actor, got 0"),
     ({"transcribe": {"device": "gpu"}}, "transcribe.device: unknown value 'gpu' (known: cpu, cuda)"),
 ])
 def test_executor_params_are_checked_naming_the_key(sections, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        asr, features = stage_settings(sections)
+        asr, features = stage_configs(sections)
         on_cluster(features, sections)

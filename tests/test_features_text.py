@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.features.clip import Transcript, Word
-from pipeline.features.settings import TextSettings
+from pipeline.features.config import TextConfig
 from pipeline.features.text import text_features
 
 from .features_support import tiny_bert
@@ -19,7 +19,7 @@ def bert_dir(tmp_path_factory):
 
 
 def test_tokens_take_their_words_times(bert_dir):
-    features = text_features(Transcript("anyhow, it was really goods", "en", WORDS), TextSettings(model=str(bert_dir)))
+    features = text_features(Transcript("anyhow, it was really goods", "en", WORDS), TextConfig(model=str(bert_dir)))
     # [CLS] anyhow , it was really good ##s [SEP]
     assert features.values.shape == (9, 32) and features.values.dtype == np.float32
     assert np.isfinite(features.values).all()
@@ -31,17 +31,17 @@ def test_tokens_take_their_words_times(bert_dir):
 
 
 def test_max_length_truncates(bert_dir):
-    features = text_features(Transcript("", "en", WORDS * 10), TextSettings(model=str(bert_dir), max_length=12))
+    features = text_features(Transcript("", "en", WORDS * 10), TextConfig(model=str(bert_dir), max_length=12))
     assert len(features.values) == 12
 
 
 def test_empty_transcript_is_zero_rows(bert_dir):
-    features = text_features(Transcript("", "en", []), TextSettings(model=str(bert_dir)))
+    features = text_features(Transcript("", "en", []), TextConfig(model=str(bert_dir)))
     assert features.values.shape == (0, 32) and not features.present
 
 
 @pytest.mark.slow
 def test_packaged_minilm_gives_384_d_states():
-    features = text_features(Transcript("anyhow it was really good", "en", WORDS), TextSettings())
+    features = text_features(Transcript("anyhow it was really good", "en", WORDS), TextConfig())
     assert features.values.shape == (9, 384) and features.dim == 384
     assert features.values.std() > 0.1

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.features.config import TranscribeConfig
 from pipeline.features.media import load_audio, probe
-from pipeline.features.settings import TranscribeSettings
 from pipeline.features.registry import transcribe
 from pipeline.features.transcribe import spread_words
 
@@ -28,13 +28,13 @@ def test_given_transcript_spreads_words_over_the_clip():
 
 def test_given_backend_needs_a_transcript():
     with pytest.raises(ValueError, match="no transcript was given"):
-        transcribe(None, 1.0, TranscribeSettings(backend="given"))
+        transcribe(None, 1.0, TranscribeConfig(backend="given"))
 
 
 @needs_mosi
 def test_tiny_whisper_runs_faster_whisper_decoding_with_word_times(whisper_dir):
     audio = load_audio(probe(MOSI_WAV))[:16_000]  # (16000,) one second of real speech
-    settings = TranscribeSettings(model=str(whisper_dir), beam_size=1, language="en", vad=False)
+    settings = TranscribeConfig(model=str(whisper_dir), beam_size=1, language="en", vad=False)
     transcript = transcribe(audio, 1.0, settings)
     assert transcript.language == "en"
     assert transcript.words, "a random model still emits tokens; none means decoding did not run"
@@ -43,7 +43,7 @@ def test_tiny_whisper_runs_faster_whisper_decoding_with_word_times(whisper_dir):
 
 
 def test_vad_drops_silence(whisper_dir):
-    transcript = transcribe(np.zeros(32_000, np.float32), 2.0, TranscribeSettings(model=str(whisper_dir)))
+    transcript = transcribe(np.zeros(32_000, np.float32), 2.0, TranscribeConfig(model=str(whisper_dir)))
     assert transcript.words == [] and transcript.text == ""
 
 
@@ -51,7 +51,7 @@ def test_vad_drops_silence(whisper_dir):
 @needs_mosi
 def test_packaged_whisper_base_transcribes_real_speech():
     info = probe(MOSI_WAV)
-    transcript = transcribe(load_audio(info), info.duration, TranscribeSettings())
+    transcript = transcribe(load_audio(info), info.duration, TranscribeConfig())
     assert "really good" in transcript.text.lower()
     assert transcript.language == "en"
     good = [w for w in transcript.words if w.word.lower().strip(".,!") == "good"][0]

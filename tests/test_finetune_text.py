@@ -18,16 +18,16 @@ import yaml
 
 from pipeline.checkpoint import load_checkpoint, model_from_checkpoint
 from pipeline.data.build import write_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.loader import make_loader
 from pipeline.data.store import read_manifest
 from pipeline.data.synthetic import synthetic_source
 from pipeline.distributed import Context
 from pipeline.features.clip import load_clip
+from pipeline.inference import predict
 from pipeline.model import TextBackbone
 from pipeline.predict import TrainedModel, explain
 from pipeline.robustness import predict_perturbed
-from pipeline.inference import predict
 
 from .cli_support import pipeline
 from .features_support import tiny_bert
@@ -118,7 +118,7 @@ def test_checkpoint_rebuilds_the_tuned_encoder_and_scores_as_evaluate(workspace)
 def test_finetuning_without_token_ids_is_one_line(tmp_path, modalities, message):
     store = tmp_path / "store"
     source = synthetic_source({"train": 8, "valid": 4}, {"t": 6, "a": 10, "v": 8}, {"t": 8, "a": 4, "v": 5}, seed=3)
-    write_store(source, DataParams(path="generated"), TensorParams(max_len={"t": 6, "a": 10, "v": 8}), store)
+    write_store(source, DataConfig(path="generated"), TensorConfig(max_len={"t": 6, "a": 10, "v": 8}), store)
     params = {"data": {"modalities": modalities}, "model": {"hidden": 16, "layers": 1, "heads": 2, "factor_layers": 1},
               "train": {"seeds": [1], "epochs": 1, "batch_size": 4, "store": str(store), "out": str(tmp_path / "models"),
                         "state": str(tmp_path / "runs"), "device": "cpu", "finetune_text": True}}

@@ -20,13 +20,13 @@ import torch
 import yaml
 from PIL import Image
 
+from pipeline.commands.predict import expand
 from pipeline.data.synthetic import mmsa_split, write_mmsa
+from pipeline.features.config import configs_from_record
 from pipeline.features.expression import EXPRESSIONS
 from pipeline.features.extract import ClipInput, extract_clip
-from pipeline.features.settings import settings_from_record
 from pipeline.model import MODEL_NAMES
 from pipeline.predict import ModalityReport, Prediction, explain, load_trained, rows_in, windows_of
-from pipeline.commands.predict import expand
 from pipeline.report import strongest_expression_time, timeline
 
 from .cli_support import pipeline as run_pipeline
@@ -253,7 +253,7 @@ def test_a_baseline_scores_from_the_command_without_dsrfs_explanation(workspace,
 
 def test_every_baseline_checkpoint_rebuilds_and_scores_a_clip(workspace, baselines):
     trained_dsrf = load_trained(workspace / "models")
-    asr, settings = settings_from_record(trained_dsrf.extraction)
+    asr, settings = configs_from_record(trained_dsrf.extraction)
     clip = extract_clip(ClipInput(workspace / "raw" / "vid" / "0.mp4", text="i loved this movie"), asr, settings).clip
     for name, folder in baselines.items():
         trained = load_trained(folder)
@@ -266,7 +266,7 @@ def test_every_baseline_checkpoint_rebuilds_and_scores_a_clip(workspace, baselin
 def test_occlusion_is_the_score_of_the_clip_without_that_modality(workspace):
     """Each modality's effect is the score minus the score of the same clip extracted without it."""
     trained = load_trained(workspace / "models")
-    asr, settings = settings_from_record(trained.extraction)
+    asr, settings = configs_from_record(trained.extraction)
     clip = extract_clip(ClipInput(workspace / "raw" / "vid" / "0.mp4", text="i loved this movie"), asr, settings).clip
     full = explain(trained, clip, "0.mp4", 10.0)
     for m in ("t", "a", "v"):

@@ -20,4 +20,4 @@ def test_extraction_stages_step_aside_for_a_feature_file(tmp_path, stage, out, v
 def test_extraction_sections_may_not_name_the_dataset(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"features": {"data": "raw/demo"}}))
     result = pipeline("features", "--params", "params.yaml", cwd=tmp_path, timeout=120)
-    assert result.returncode == 2 and "features.data: set data.path instead" in result.stderr
+    assert result.returncode == 2 and "features.data: not set here; it follows data.path" in result.stderr

@@ -11,7 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from pipeline.data.build import truncate, write_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.loader import make_loader
 from pipeline.data.store import MappedArray, RowWriter, read_manifest
 from pipeline.data.synthetic import synthetic_source
@@ -30,7 +30,7 @@ def source():
 @pytest.fixture
 def store(tmp_path, source):
     out = tmp_path / "store"
-    write_store(source, DataParams(path="generated"), TensorParams(max_len=MAX_LEN), out)
+    write_store(source, DataConfig(path="generated"), TensorConfig(max_len=MAX_LEN), out)
     return out
 
 
@@ -128,7 +128,7 @@ def test_distributed_loader_uses_a_distributed_sampler(store, tmp_path):
 
 def test_float16_store_loads_as_float32(tmp_path, source):
     out = tmp_path / "half"
-    write_store(source, DataParams(path="generated"), TensorParams(max_len=MAX_LEN, dtype="float16", normalize=()), out)
+    write_store(source, DataConfig(path="generated"), TensorConfig(max_len=MAX_LEN, dtype="float16", normalize=()), out)
     assert np.load(out / "train" / "t.npy", mmap_mode="r").dtype == np.float16
     batch = next(iter(make_loader(out, "train", 4, shuffle=False)))
     first = raw_rows(source, 0, "t")
@@ -140,8 +140,8 @@ def test_float16_refuses_values_it_would_turn_into_inf(tmp_path, source):
     load = source.load
     source.load = lambda index: {m: x * (1e5 if index == 3 else 1) for m, x in load(index).items()}
     with pytest.raises(ValueError, match=r"synthetic clip 3: modality t has values beyond the float16 range"):
-        write_store(source, DataParams(path="generated"), TensorParams(max_len=MAX_LEN, dtype="float16"), tmp_path / "half")
-    write_store(source, DataParams(path="generated"), TensorParams(max_len=MAX_LEN), tmp_path / "full")
+        write_store(source, DataConfig(path="generated"), TensorConfig(max_len=MAX_LEN, dtype="float16"), tmp_path / "half")
+    write_store(source, DataConfig(path="generated"), TensorConfig(max_len=MAX_LEN), tmp_path / "full")
 
 
 def test_a_failed_build_leaves_the_previous_store_in_place(store, source):
@@ -149,7 +149,7 @@ def test_a_failed_build_leaves_the_previous_store_in_place(store, source):
     load = source.load
     source.load = lambda index: {m: x[:, :-1] if index == 30 else x for m, x in load(index).items()}  # a width wrong mid-build
     with pytest.raises(ValueError, match=r"synthetic clip 30: modality t has shape \(\d+, 11\), expected \(\d+, 12\)"):
-        write_store(source, DataParams(path="generated"), TensorParams(max_len={"t": 2, "a": 3, "v": 4}), store)
+        write_store(source, DataConfig(path="generated"), TensorConfig(max_len={"t": 2, "a": 3, "v": 4}), store)
     assert read_manifest(store) == before and np.load(store / "train" / "a.npy").shape[1] == 30
     assert [p.name for p in store.parent.iterdir()] == ["store"]  # no temporary folder left behind
 

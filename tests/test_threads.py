@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
+from pipeline.features.config import FeaturesConfig
 from pipeline.features.dataset import _outcomes
-from pipeline.features.settings import FeaturesSettings
 from pipeline.threads import available_cores, threads_per_process
 
 
@@ -29,7 +29,7 @@ def one_process_threads(row):
 
 def test_extraction_workers_each_take_their_share(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    outcomes = list(_outcomes([("a",), ("b",), ("c",)], one_process_threads, FeaturesSettings(workers=2), "test"))
+    outcomes = list(_outcomes([("a",), ("b",), ("c",)], one_process_threads, FeaturesConfig(workers=2), "test"))
     assert {warnings[0] for _, warnings in outcomes} == {str(max(1, available_cores() // 2))}
 
 

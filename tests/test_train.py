@@ -24,7 +24,7 @@ import yaml
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.build import write_store
-from pipeline.data.config import DataParams, TensorParams
+from pipeline.data.config import DataConfig, TensorConfig
 from pipeline.data.synthetic import synthetic_source
 from pipeline.distributed import torchrun_command
 from pipeline.metrics import MOSI_METRICS
@@ -47,7 +47,7 @@ TINY_MODEL = {"hidden": 16, "layers": 1, "heads": 2, "dropout": 0.0, "factor_lay
 def store(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("store") / "store"
     source = synthetic_source({"train": 32, "valid": 12, "test": 10}, {"t": 6, "a": 10, "v": 8}, {"t": 8, "a": 4, "v": 5}, seed=3)
-    write_store(source, DataParams(path="generated"), TensorParams(max_len={"t": 6, "a": 10, "v": 8}), out)
+    write_store(source, DataConfig(path="generated"), TensorConfig(max_len={"t": 6, "a": 10, "v": 8}), out)
     return out
 
 
@@ -200,7 +200,7 @@ def test_model_keys_that_follow_the_data_are_refused(tmp_path, store):
     content["model"]["modalities"] = ["t"]
     params.write_text(yaml.safe_dump(content))
     result = pipeline("train", "--params", str(params), cwd=tmp_path)
-    assert result.returncode == 2 and "model.modalities: not a model setting here; it follows data.modalities" in result.stderr
+    assert result.returncode == 2 and "model.modalities: not set here; it follows data.modalities" in result.stderr
 
 
 def test_compiled_training_matches_eager(tmp_path, store):

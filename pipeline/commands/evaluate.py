@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from ..errors import one_line_errors
 from ..params import load_params, section_from_params
+from .errors import one_line_errors
 
 
 def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections evaluate and train).")) -> None:

@@ -7,12 +7,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import one_line_errors
 from ..features.clip import save_clip
+from ..features.config import features_config, transcribe_config
 from ..features.extract import ClipInput, Extraction, extract_clip
-from ..features.settings import features_settings, transcribe_settings
+from ..features.registry import check_backends
 from ..params import load_params
 from ..threads import set_threads
+from .errors import one_line_errors
 
 console = Console()
 
@@ -26,8 +27,9 @@ def extract_command(
     """Transcribe one clip and extract its text, audio and face features into --out."""
     with one_line_errors():
         sections = load_params(params)
-        asr = transcribe_settings(sections.get("transcribe"))
-        settings = features_settings(sections.get("features"))
+        asr = transcribe_config(sections.get("transcribe"))
+        settings = features_config(sections.get("features"))
+        check_backends(asr, settings)
         set_threads(1, settings.threads)
         extraction = extract_clip(ClipInput(video, text=text), asr, settings)
         out = out or video.with_name(video.name + ".features")

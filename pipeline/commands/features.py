@@ -13,11 +13,12 @@ from pathlib import Path
 
 import typer
 
-from ..errors import one_line_errors
+from ..features.config import on_cluster, stage_configs
 from ..features.dataset import parse_shard, run_features
-from ..features.settings import on_cluster, stage_settings
+from ..features.registry import check_backends
 from ..params import load_params
-from .stage_report import finish, step_aside
+from .errors import one_line_errors
+from .stage_report import finish, progress_bar, step_aside
 
 
 def command(
@@ -27,8 +28,9 @@ def command(
     """Extract text, audio and face features of every clip of the dataset."""
     with one_line_errors():
         sections = load_params(params)
-        asr, settings = stage_settings(sections)
+        asr, settings = stage_configs(sections)
+        check_backends(asr, settings)
         settings = on_cluster(settings, sections)
         if step_aside(settings.data, settings.out, "extract"):
             return
-        finish(run_features(settings, asr, parse_shard(shard)), settings.out, settings.strict, "extracted")
+        finish(run_features(settings, asr, parse_shard(shard), progress_bar), settings.out, settings.strict, "extracted")

@@ -7,13 +7,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..data.config import data_params
+from ..data.config import data_config
 from ..data.store import Manifest, read_manifest
-from ..errors import one_line_errors
+from ..features.config import stage_configs
 from ..features.extract import feature_widths
-from ..features.settings import stage_settings
 from ..params import load_params
 from ..setup import build_model, train_setup
+from .errors import one_line_errors
 
 console = Console()
 
@@ -29,8 +29,8 @@ def command(
         try:
             manifest = read_manifest(source)
         except ValueError:  # no store yet: the widths the features settings make
-            _, features = stage_settings(sections)
-            data = data_params(sections.get("data"))
+            _, features = stage_configs(sections)
+            data = data_config(sections.get("data"))
             source = f"features settings ({features.text.model}, {features.audio.feature_set}, {features.face.backend})"
             manifest = Manifest(modalities=setup.modalities, dims=feature_widths(features), dataset=data.dataset,
                                 label_range=data.label_range, splits={}, features={}, max_lengths={}, truncate={},

@@ -6,18 +6,17 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import one_line_errors
+from ..features.config import configs_from_record
 from ..features.extract import ClipInput, extract_clip
-from ..features.media import MEDIA_SUFFIXES, iter_frames, probe
-from ..features.settings import settings_from_record
+from ..features.media import MEDIA_SUFFIXES
 from ..model import FACTORS
-from ..predict import Prediction, TrainedModel, explain, load_trained
+from ..predict import Prediction, explain, load_trained
 from ..threads import set_threads
+from .errors import one_line_errors
 
 console = Console()
 
@@ -33,26 +32,6 @@ def expand(videos: list[Path]) -> list[Path]:
     if not found:
         raise ValueError(f"{', '.join(map(str, videos))}: no media files")
     return found
-
-
-def strongest_frame(trained: TrainedModel, clip, video: Path, prediction: Prediction):
-    """The face frame with the strongest facial signal, as (BGR image, seconds); None without one:
-    the most expressive frame, or (features without expressions) the one furthest from the training mean."""
-    from ..report import strongest_expression_time, strongest_face_time
-
-    face = clip.modalities.get("v")
-    norm = trained.manifest["norm"].get("v")
-    if face is None or not face.present or norm is None:
-        return None
-    moment = (strongest_expression_time(prediction.expressions) if prediction.expressions else
-              strongest_face_time(face.values, face.times, face.face, np.asarray(norm["mean"]), np.asarray(norm["std"])))
-    if moment is None:
-        return None
-    fps = face.settings.get("fps", 5.0)
-    for t, frame in iter_frames(probe(video), fps, face.settings.get("max_side", 320)):
-        if t >= moment - 1e-6:
-            return frame.copy(), t
-    return None
 
 
 def table(predictions: list[Prediction]) -> Table:
@@ -99,10 +78,12 @@ def predict_command(
             raise ValueError(f"{trained.path}: trained on features this pipeline did not extract "
                              f"({trained.manifest['source'].get('format')} at {trained.manifest['source'].get('path')}); "
                              "it cannot score a raw video (train on features made by `pipeline features`)")
-        asr, settings = settings_from_record(trained.extraction)
+        asr, settings = configs_from_record(trained.extraction)
         settings = dataclasses.replace(settings, modalities=trained.model.config.modalities)
         loaded = time.perf_counter() - started
         clips = expand(video)
+        if report:
+            from ..report import render, strongest_frame  # matplotlib: imported only for a report
         predictions, sections, timings = [], [], []
         for path in clips:
             begin = time.perf_counter()
@@ -116,8 +97,6 @@ def predict_command(
             for warning in extraction.warnings:
                 typer.echo(f"warning: {path}: {warning}", err=True)
         if report:
-            from ..report import render
-
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(render(sections, trained.describe()))
     if as_json:

@@ -9,24 +9,24 @@ import dataclasses
 from pathlib import Path
 
 import typer
+from tqdm import tqdm
 
 from ..data.build import build_store
-from ..data.config import data_params, tensor_params
-from ..errors import one_line_errors
-from ..features.settings import FeaturesSettings
-from ..params import load_params
+from ..data.config import data_config, tensor_config
+from ..features.config import FeaturesConfig
+from ..params import check_one_place, load_params
+from .errors import one_line_errors
 
 
 def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data and tensors, and features.out).")) -> None:
     """Build the memory-mapped tensor store from the dataset named in data.path."""
     with one_line_errors():
         sections = load_params(params)
-        if "features" in (sections.get("tensors") or {}):
-            raise ValueError("tensors.features: the features stage's output is features.out; set that instead")
-        data = data_params(sections.get("data"))
-        features_out = (sections.get("features") or {}).get("out", FeaturesSettings.out)
-        tensors = dataclasses.replace(tensor_params(sections.get("tensors")), features=features_out)
-        manifest, rebuilt = build_store(data, tensors)
+        check_one_place("tensors", sections.get("tensors"), {"features": "features.out"})
+        data = data_config(sections.get("data"))
+        features_out = (sections.get("features") or {}).get("out", FeaturesConfig.out)
+        tensors = dataclasses.replace(tensor_config(sections.get("tensors")), features=features_out)
+        manifest, rebuilt = build_store(data, tensors, progress=lambda clips: tqdm(clips, desc="tensors", unit="clip", disable=None))
     if not rebuilt:
         typer.echo(f"{tensors.out}: up to date")
         return

@@ -11,27 +11,40 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
+from rich.progress import track
 
-from ..data.store import read_manifest
-from ..distributed import torchrun_command
-from ..errors import one_line_errors
+from .. import distributed
 from ..params import load_params
-from ..setup import check_store, train_setup
+from ..setup import store_manifest, train_setup
 from ..train import train_seeds
+from .errors import one_line_errors
 
 
 def command(params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections data, model, loss, train).")) -> None:
     """Train the model for every seed of train.seeds, choosing each checkpoint on the valid split."""
     with one_line_errors():
         setup = train_setup(load_params(params))
-        check_store(setup, read_manifest(setup.train.store))  # here too: before torchrun starts any process
+        manifest = store_manifest(setup)  # in the launching process too: before torchrun starts any process
         cfg = setup.train
         if (cfg.nproc > 1 or cfg.nnodes > 1) and "WORLD_SIZE" not in os.environ:
-            code = subprocess.call(torchrun_command(cfg.nproc, cfg.nnodes, cfg.rdzv_endpoint, "stages.train", ["--params", str(params)]))
+            code = subprocess.call(distributed.torchrun_command(cfg.nproc, cfg.nnodes, cfg.rdzv_endpoint, "stages.train", ["--params", str(params)]))
             if code:
                 raise typer.Exit(code)
             return
-        train_seeds(setup, report=typer.echo)
+        ctx = distributed.setup(cfg.device, cfg.threads)
+        try:
+            summary = train_seeds(setup, manifest, ctx, progress_bar)
+        finally:
+            distributed.teardown()
+    for seed, result in summary["seeds"].items():
+        typer.echo(f"seed {seed}: best valid {cfg.select_metric} {result['valid'][cfg.select_metric]:.4f} at epoch {result['best_epoch']}")
+
+
+def progress_bar(batches: Iterable, seed: int) -> Iterable:
+    """One epoch's batches under a bar on the terminal (none when stderr is not one)."""
+    return track(batches, description=f"seed {seed}", transient=True, disable=not sys.stderr.isatty())

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import typer
 
-from ..errors import one_line_errors
+from ..features.config import on_cluster, transcribe_stage_config
 from ..features.dataset import parse_shard, run_transcribe
-from ..features.settings import on_cluster, transcribe_stage_settings
+from ..features.registry import check_backends
 from ..params import load_params
-from .stage_report import finish, step_aside
+from .errors import one_line_errors
+from .stage_report import finish, progress_bar, step_aside
 
 
 def command(
@@ -25,7 +26,8 @@ def command(
     """Transcribe every clip of the dataset with word start/end times."""
     with one_line_errors():
         sections = load_params(params)
-        asr = on_cluster(transcribe_stage_settings(sections), sections)
+        asr = on_cluster(transcribe_stage_config(sections), sections)
+        check_backends(asr)
         if step_aside(asr.data, asr.out, "transcribe"):
             return
-        finish(run_transcribe(asr, parse_shard(shard)), asr.out, asr.strict, "transcribed")
+        finish(run_transcribe(asr, parse_shard(shard), progress_bar), asr.out, asr.strict, "transcribed")

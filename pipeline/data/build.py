@@ -12,25 +12,29 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from tqdm import tqdm
 
 from .clips import CLIPS_CSV
-from .config import DataParams, TensorParams
+from .config import DataConfig, TensorConfig
 from .importers import IMPORTERS, importer
 from .source import SPLITS, SUBLABELS, TOKENS, Entry, Source
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
 
 REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's text set is)
 LABEL_SLACK = 1e-6  # scores stored as float32 may overshoot the range by a rounding step
+# Wraps the clips as they are read: a command passes its progress bar, the library shows none.
+Progress = Callable[[Iterable], Iterable]
 
 
-def build_store(data: DataParams, tensors: TensorParams, out_dir: str | Path | None = None) -> tuple[Manifest, bool]:
-    """(the store's manifest, whether it was rebuilt). `out_dir` defaults to tensors.out."""
+def build_store(data: DataConfig, tensors: TensorConfig, out_dir: str | Path | None = None,
+                progress: Progress = iter) -> tuple[Manifest, bool]:
+    """(the store's manifest, whether it was rebuilt). `out_dir` defaults to tensors.out; `progress`
+    wraps the clips as they are written."""
     out_dir = Path(out_dir or tensors.out)
     fmt, path = locate_source(data, tensors)
     hashes = input_hashes(fmt, path, data)
@@ -45,10 +49,10 @@ def build_store(data: DataParams, tensors: TensorParams, out_dir: str | Path | N
             return current, False
     source = read_source(fmt, path, data)
     info = {"format": fmt, "path": str(path), "hashes": hashes}
-    return write_store(source, data, tensors, out_dir, key=key, source_info=info), True
+    return write_store(source, data, tensors, out_dir, key=key, source_info=info, progress=progress), True
 
 
-def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
+def locate_source(data: DataConfig, tensors: TensorConfig) -> tuple[str, Path]:
     """(format, path to read). A raw dataset folder (label.csv) is read through the features stage's output."""
     path = Path(data.path)
     if not path.exists():
@@ -68,12 +72,12 @@ def locate_source(data: DataParams, tensors: TensorParams) -> tuple[str, Path]:
     )
 
 
-def input_hashes(fmt: str, path: Path, data: DataParams) -> dict[str, str]:
+def input_hashes(fmt: str, path: Path, data: DataConfig) -> dict[str, str]:
     """Fingerprints of what the store is built from."""
     return importer(fmt).hashes(path, data)
 
 
-def read_source(fmt: str, path: Path, data: DataParams) -> Source:
+def read_source(fmt: str, path: Path, data: DataConfig) -> Source:
     return importer(fmt).read(path, data)
 
 
@@ -110,9 +114,10 @@ class RunningStats:
         return Norm(mean.tolist(), std.tolist())
 
 
-def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir: Path, *,
-                key: str = "", source_info: dict | None = None) -> Manifest:
-    """Check `source` and write it as a store at `out_dir` (replacing what is there)."""
+def write_store(source: Source, data: DataConfig, tensors: TensorConfig, out_dir: Path, *,
+                key: str = "", source_info: dict | None = None, progress: Progress = iter) -> Manifest:
+    """Check `source` and write it as a store at `out_dir` (replacing what is there); `progress`
+    wraps the clips as they are read (the command's progress bar)."""
     out_dir = Path(out_dir)
     modalities = tuple(m for m in data.modalities if m in source.dims)
     check_entries(source.entries, data)
@@ -120,61 +125,19 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
         m: max(1, min(tensors.max_len_of(m), max(e.lengths[m] for e in source.entries))) for m in modalities
     }
     sublabels = tuple(s for s in SUBLABELS if source.entries and s in source.entries[0].sublabels)
+    tokens = source.tokens and "t" in modalities
 
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    writers: dict[tuple[str, str], RowWriter] = {}
-    rows: dict[str, SplitRows] = {}
-    stats = {m: RunningStats(np.zeros(source.dims[m]), np.zeros(source.dims[m])) for m in tensors.normalize if m in modalities}
-    skipped = list(source.skipped)
-    largest = float(np.finfo(tensors.dtype).max)  # float16 would turn larger values into inf
-    padded = {m: np.zeros((max_lengths[m], source.dims[m]), np.float32) for m in modalities}  # (T_m, d_m), reused
-    tokens = source.tokens and "t" in modalities
-    padded_tokens = np.zeros(max_lengths["t"] if tokens else 0, np.int64)  # (T_t,), reused
     try:
-        for index, entry in enumerate(tqdm(source.entries, desc="tensors", unit="clip", disable=None)):
-            try:
-                values = source.load(index)
-            except (OSError, ValueError, KeyError, SafetensorError) as error:
-                skipped.append(f"{entry.where}: unreadable ({error})")
-                continue
-            split = rows.setdefault(entry.split, SplitRows())
-            (split_dir := tmp / entry.split).mkdir(exist_ok=True)
-            for m in modalities:
-                x = checked_values(values.get(m), entry, m, source.dims[m], tensors.nonfinite)
-                if x.size and np.abs(x).max() > largest:
-                    raise ValueError(f"{entry.where}: modality {m} has values beyond the {tensors.dtype} range; use tensors.dtype: float32")
-                x = truncate(x, max_lengths[m], tensors.truncate_of(m))  # (L, d)
-                if entry.split == "train" and m in stats:
-                    stats[m].add(x)
-                padded[m][: len(x)] = x
-                padded[m][len(x):] = 0.0
-                if (entry.split, m) not in writers:
-                    writers[entry.split, m] = RowWriter(split_dir / f"{m}.npy", padded[m].shape, tensors.dtype)
-                writers[entry.split, m].append(padded[m])
-                split.lengths.setdefault(m, []).append(len(x))
-            if tokens:
-                ids = truncate(token_ids(values.get(TOKENS), entry), max_lengths["t"], tensors.truncate_of("t"))  # (L,)
-                padded_tokens[: len(ids)] = ids
-                padded_tokens[len(ids):] = 0
-                if (entry.split, TOKENS) not in writers:
-                    writers[entry.split, TOKENS] = RowWriter(split_dir / f"{TOKENS}.npy", padded_tokens.shape, "int64")
-                writers[entry.split, TOKENS].append(padded_tokens)
-            split.ids.append(entry.id)
-            split.labels.append(entry.label)
-            for s in sublabels:
-                split.sublabels.setdefault(s, []).append(entry.sublabels[s])
-        for writer in writers.values():
-            writer.close()
+        rows, stats, skipped = write_rows(source, tmp, tensors, modalities, max_lengths, tokens, sublabels, progress)
         for name in REQUIRED_SPLITS:
             if name not in rows:
                 raise ValueError(f"{data.path}: split {name} has no readable clips")
         for name, split in rows.items():
             save_split(tmp / name, split, modalities)
     except BaseException:
-        for writer in writers.values():
-            writer.handle.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     manifest = Manifest(
@@ -200,7 +163,80 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
     return manifest
 
 
-def check_entries(entries: list[Entry], data: DataParams) -> None:
+def write_rows(source: Source, tmp: Path, tensors: TensorConfig, modalities: tuple[str, ...], max_lengths: dict[str, int],
+               tokens: bool, sublabels: tuple[str, ...], progress: Progress
+               ) -> tuple[dict[str, SplitRows], dict[str, RunningStats], list[str]]:
+    """Every readable clip's padded rows appended to `tmp`/<split>/<modality>.npy: (the splits' small
+    arrays, train's running statistics per normalized modality, the clips skipped)."""
+    writers = RowWriters(tmp)
+    rows: dict[str, SplitRows] = {}
+    stats = {m: RunningStats(np.zeros(source.dims[m]), np.zeros(source.dims[m])) for m in tensors.normalize if m in modalities}
+    skipped = list(source.skipped)
+    largest = float(np.finfo(tensors.dtype).max)  # float16 would turn larger values into inf
+    padded = {m: np.zeros((max_lengths[m], source.dims[m]), np.float32) for m in modalities}  # (T_m, d_m), reused
+    padded_tokens = np.zeros(max_lengths["t"] if tokens else 0, np.int64)  # (T_t,), reused
+    try:
+        for index, entry in enumerate(progress(source.entries)):
+            try:
+                values = source.load(index)
+            except (OSError, ValueError, KeyError, SafetensorError) as error:
+                skipped.append(f"{entry.where}: unreadable ({error})")
+                continue
+            split = rows.setdefault(entry.split, SplitRows())
+            (tmp / entry.split).mkdir(exist_ok=True)
+            for m in modalities:
+                x = checked_values(values.get(m), entry, m, source.dims[m], tensors.nonfinite)
+                if x.size and np.abs(x).max() > largest:
+                    raise ValueError(f"{entry.where}: modality {m} has values beyond the {tensors.dtype} range; use tensors.dtype: float32")
+                x = truncate(x, max_lengths[m], tensors.truncate_of(m))  # (L, d)
+                if entry.split == "train" and m in stats:
+                    stats[m].add(x)
+                writers.write_row(entry.split, m, pad_into(padded[m], x), tensors.dtype)
+                split.lengths.setdefault(m, []).append(len(x))
+            if tokens:
+                ids = truncate(token_ids(values.get(TOKENS), entry), max_lengths["t"], tensors.truncate_of("t"))  # (L,)
+                writers.write_row(entry.split, TOKENS, pad_into(padded_tokens, ids), "int64")
+            split.ids.append(entry.id)
+            split.labels.append(entry.label)
+            for s in sublabels:
+                split.sublabels.setdefault(s, []).append(entry.sublabels[s])
+        writers.close()
+    except BaseException:
+        writers.abandon()
+        raise
+    return rows, stats, skipped
+
+
+class RowWriters:
+    """One RowWriter per (split, array) in the store's <split> folders, each opened at its first row."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.open: dict[tuple[str, str], RowWriter] = {}
+
+    def write_row(self, split: str, name: str, row: np.ndarray, dtype: str) -> None:
+        if (split, name) not in self.open:
+            self.open[split, name] = RowWriter(self.folder / split / f"{name}.npy", row.shape, dtype)
+        self.open[split, name].append(row)
+
+    def close(self) -> None:
+        for writer in self.open.values():
+            writer.close()
+
+    def abandon(self) -> None:
+        """Close the files without finishing them (the folder is about to be removed)."""
+        for writer in self.open.values():
+            writer.handle.close()
+
+
+def pad_into(buffer: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`x` ((L, ...), L <= len(buffer)) written at the head of `buffer`, zeros after it; returns `buffer`."""
+    buffer[: len(x)] = x
+    buffer[len(x):] = 0
+    return buffer
+
+
+def check_entries(entries: list[Entry], data: DataConfig) -> None:
     """Labels finite and in the dataset's range, ids unique, the required splits present."""
     low, high = data.label_range
     seen: set[str] = set()

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..features.cache import content_hash
 from ..features.clip import ARRAYS, EXTRACTION, HEADER, load_clip
-from .config import DataParams
+from .config import DataConfig
 from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
 
 CLIPS_CSV = "clips.csv"
@@ -27,7 +27,7 @@ def is_clips(path: Path) -> bool:
     return path.is_dir() and (path / CLIPS_CSV).is_file()
 
 
-def clips_hashes(path: Path, data: DataParams) -> dict[str, str]:
+def clips_hashes(path: Path, data: DataConfig) -> dict[str, str]:
     """clips.csv, the extraction record, and the clips' headers with their arrays' size and time
     (hashing every array costs minutes)."""
     if not (path / CLIPS_CSV).is_file():
@@ -42,22 +42,14 @@ def clips_hashes(path: Path, data: DataParams) -> dict[str, str]:
             str(record): content_hash(record) if record.is_file() else "-"}
 
 
-def clips_source(path: Path, data: DataParams) -> Source:
+def clips_source(path: Path, data: DataConfig) -> Source:
     return read_clips(path, data.modalities)
 
 
 def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     """Index of the clips under `folder`; modalities that no clip carries are dropped."""
     table = Path(folder) / CLIPS_CSV
-    if not table.is_file():
-        raise ValueError(f"{table}: not found (run the features stage first, or point data.path at its output)")
-    with open(table, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in columns]
-        if missing:
-            raise ValueError(f"{table}: missing column(s) {missing}")
-        rows = list(reader)
+    columns, rows = _read_table(table)
     sublabels = [s for s in SUBLABELS if f"label_{s}" in columns]
 
     entries: list[Entry] = []
@@ -74,24 +66,14 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
             skipped.append(f"{where}: {clip_dir} has no {HEADER} (extraction missing or unfinished)")
             continue
         try:
-            info = json.loads(header_file.read_text())["modalities"]
-            lengths = {m: int(info[m]["frames"]) if m in info and info[m]["present"] else 0 for m in modalities}
-            described = {m: _described(info[m]) for m in modalities if lengths[m]}
-            if lengths.get("t"):
-                tokens = tokens and bool(info["t"].get("tokens", False))
+            lengths, described, has_ids = _read_header(header_file, modalities)
+            tokens = tokens and has_ids
         except (ValueError, KeyError, TypeError) as error:
             skipped.append(f"{where}: {header_file} is unreadable ({type(error).__name__}: {error})")
             continue
         for m, (dim, extraction) in described.items():
             _check_same(where, m, dim, extraction, dims, features)
-        entries.append(Entry(
-            id=f"{row['video_id']}/{row['clip_id']}",
-            split=parse_split(row["mode"], where),
-            label=_number(row["label"], "label", where),
-            sublabels={s: _number(row[f"label_{s}"], f"label_{s}", where) for s in sublabels},
-            lengths=lengths,
-            where=f"{where} ({clip_dir})",
-        ))
+        entries.append(_entry(row, sublabels, lengths, where, clip_dir))
         folders.append(clip_dir)
 
     kept = tuple(m for m in modalities if m in dims)
@@ -120,6 +102,39 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
         tokens=tokens,
         extraction=json.loads(record.read_text()) if record.is_file() else None,
     )
+
+
+def _entry(row: dict[str, str], sublabels: list[str], lengths: dict[str, int], where: str, clip_dir: Path) -> Entry:
+    return Entry(
+        id=f"{row['video_id']}/{row['clip_id']}",
+        split=parse_split(row["mode"], where),
+        label=_number(row["label"], "label", where),
+        sublabels={s: _number(row[f"label_{s}"], f"label_{s}", where) for s in sublabels},
+        lengths=lengths,
+        where=f"{where} ({clip_dir})",
+    )
+
+
+def _read_table(table: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """(columns, rows) of clips.csv, its required columns checked."""
+    if not table.is_file():
+        raise ValueError(f"{table}: not found (run the features stage first, or point data.path at its output)")
+    with open(table, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise ValueError(f"{table}: missing column(s) {missing}")
+        return list(columns), list(reader)
+
+
+def _read_header(header_file: Path, modalities: tuple[str, ...]) -> tuple[dict[str, int], dict[str, tuple[int, dict]], bool]:
+    """A clip's features.json: (rows per modality, 0 when absent; (width, extraction) of those present;
+    whether its text rows, if any, carry their input ids)."""
+    info = json.loads(header_file.read_text())["modalities"]
+    lengths = {m: int(info[m]["frames"]) if m in info and info[m]["present"] else 0 for m in modalities}
+    described = {m: _described(info[m]) for m in modalities if lengths[m]}
+    return lengths, described, not lengths.get("t") or bool(info["t"].get("tokens", False))
 
 
 def _described(meta: dict) -> tuple[int, dict[str, Any]]:

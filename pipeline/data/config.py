@@ -14,7 +14,7 @@ NONFINITE = ("error", "zero")
 
 
 @dataclass(frozen=True)
-class DataParams:
+class DataConfig:
     """params.yaml `data:`; the comments in params.yaml say what each key does."""
 
     path: str = "raw/demo"
@@ -37,7 +37,7 @@ class DataParams:
 
 
 @dataclass(frozen=True)
-class TensorParams:
+class TensorConfig:
     """params.yaml `tensors:`; per-modality keys (max_len, truncate) may name any of t, a, v."""
 
     out: str = "data/store"
@@ -70,9 +70,9 @@ class TensorParams:
         return self.truncate.get(m, "head")
 
 
-def data_params(values: dict[str, Any] | None) -> DataParams:
-    return section_from_params(DataParams, "data", values)
+def data_config(values: dict[str, Any] | None) -> DataConfig:
+    return section_from_params(DataConfig, "data", values)
 
 
-def tensor_params(values: dict[str, Any] | None) -> TensorParams:
-    return section_from_params(TensorParams, "tensors", values)
+def tensor_config(values: dict[str, Any] | None) -> TensorConfig:
+    return section_from_params(TensorConfig, "tensors", values)

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from ..features.cache import content_hash
-from .config import DataParams
+from .config import DataConfig
 from .folds import read_folds
 from .source import Entry, Source
 
@@ -81,12 +81,12 @@ def is_csd(path: Path) -> bool:
     return path.is_dir() and any(path.glob("*.csd"))
 
 
-def csd_hashes(folder: Path, data: DataParams) -> dict[str, str]:
+def csd_hashes(folder: Path, data: DataConfig) -> dict[str, str]:
     files = sorted(folder.glob("*.csd")) + ([Path(data.folds)] if data.folds else [])
     return {str(f): content_hash(f) for f in files}
 
 
-def csd_source(folder: Path, data: DataParams) -> Source:
+def csd_source(folder: Path, data: DataConfig) -> Source:
     return read_csd(folder, data.modalities, data.csd_files, data.folds, data.dataset)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .clips import clips_hashes, clips_source, is_clips
-from .config import DataParams
+from .config import DataConfig
 from .csd import csd_hashes, csd_source, is_csd
 from .mmsa import is_mmsa, mmsa_hashes, mmsa_source
 from .source import Source
@@ -20,8 +20,8 @@ from .source import Source
 @dataclass(frozen=True)
 class Importer:
     finds: Callable[[Path], bool]  # `path` is in this format
-    hashes: Callable[[Path, DataParams], dict[str, str]]  # file -> fingerprint of everything it reads
-    read: Callable[[Path, DataParams], Source]
+    hashes: Callable[[Path, DataConfig], dict[str, str]]  # file -> fingerprint of everything it reads
+    read: Callable[[Path, DataConfig], Source]
 
 
 IMPORTERS = {

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..features.cache import content_hash
-from .config import DataParams
+from .config import DataConfig
 from .source import SPLITS, SUBLABELS, Entry, Source
 
 KEYS = {"t": "text", "a": "audio", "v": "vision"}
@@ -30,24 +30,17 @@ def is_mmsa(path: Path) -> bool:
     return path.is_file() and path.suffix == ".pkl"
 
 
-def mmsa_hashes(path: Path, data: DataParams) -> dict[str, str]:
+def mmsa_hashes(path: Path, data: DataConfig) -> dict[str, str]:
     return {str(path): content_hash(path)}
 
 
-def mmsa_source(path: Path, data: DataParams) -> Source:
+def mmsa_source(path: Path, data: DataConfig) -> Source:
     return read_mmsa(path, data.modalities)
 
 
 def read_mmsa(path: Path, modalities: tuple[str, ...]) -> Source:
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable MMSA pickle ({error})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of splits, got {type(data).__name__}")
-
+    data = _load_pickle(path)
     entries: list[Entry] = []
     rows: list[tuple[str, int]] = []
     dims: dict[str, int] = {}
@@ -67,20 +60,8 @@ def read_mmsa(path: Path, modalities: tuple[str, ...]) -> Source:
         }
         arrays[split], lengths = {}, {}
         for m in modalities:
-            key = KEYS[m]
-            if m == "t" and key not in part and "text_bert" in part:
-                raise ValueError(
-                    f"{path}: {split} has text_bert (token ids) but no 'text' vectors; the store needs "
-                    "feature vectors: use a pickle with 'text', or drop t from data.modalities"
-                )
-            values = _get(part, key, path, split)
-            if not isinstance(values, np.ndarray) or values.ndim != 3 or len(values) != n:
-                shape = getattr(values, "shape", type(values).__name__)
-                raise ValueError(f"{path}: {split}/{key} has shape {shape}, expected ({n}, T, d)")
-            if dims.setdefault(m, values.shape[2]) != values.shape[2]:
-                raise ValueError(f"{path}: {split}/{key} has width {values.shape[2]}, other splits {dims[m]}")
-            arrays[split][m] = values
-            lengths[m] = _lengths(part, m, values, path, split)
+            arrays[split][m] = _features(part, m, n, dims, path, split)
+            lengths[m] = _lengths(part, m, arrays[split][m], path, split)
         for row in range(n):
             sub = {s: float(v[row]) for s, v in sublabels.items()}
             entries.append(Entry(
@@ -104,6 +85,34 @@ def read_mmsa(path: Path, modalities: tuple[str, ...]) -> Source:
         features={m: {"extractor": "mmsa-pickle", "model": KEYS[m], "settings": {"file": path.name}} for m in modalities},
         load=load,
     )
+
+
+def _load_pickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable MMSA pickle ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of splits, got {type(data).__name__}")
+    return data
+
+
+def _features(part: dict, m: str, n: int, dims: dict[str, int], path: Path, split: str) -> np.ndarray:
+    """(n, T, d) features of modality m in one split, d the same in every split (`dims` records it)."""
+    key = KEYS[m]
+    if m == "t" and key not in part and "text_bert" in part:
+        raise ValueError(
+            f"{path}: {split} has text_bert (token ids) but no 'text' vectors; the store needs "
+            "feature vectors: use a pickle with 'text', or drop t from data.modalities"
+        )
+    values = _get(part, key, path, split)
+    if not isinstance(values, np.ndarray) or values.ndim != 3 or len(values) != n:
+        shape = getattr(values, "shape", type(values).__name__)
+        raise ValueError(f"{path}: {split}/{key} has shape {shape}, expected ({n}, T, d)")
+    if dims.setdefault(m, values.shape[2]) != values.shape[2]:
+        raise ValueError(f"{path}: {split}/{key} has width {values.shape[2]}, other splits {dims[m]}")
+    return values
 
 
 def _get(mapping: Any, key: str, path: Path, split: str) -> Any:

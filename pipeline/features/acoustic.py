@@ -10,8 +10,8 @@ from functools import lru_cache
 import numpy as np
 
 from .clip import ModalityFeatures
+from .config import AcousticConfig
 from .media import SAMPLE_RATE
-from .settings import AcousticSettings
 
 EXTRACTOR = "opensmile"
 CHUNK_SECONDS = 120
@@ -28,7 +28,7 @@ def smile(feature_set: str):
     return opensmile.Smile(opensmile.FeatureSet[feature_set], opensmile.FeatureLevel.LowLevelDescriptors)
 
 
-def acoustic_features(audio: np.ndarray, settings: AcousticSettings) -> ModalityFeatures:
+def acoustic_features(audio: np.ndarray, settings: AcousticConfig) -> ModalityFeatures:
     """LLDs of `audio` ((samples,) float32, 16 kHz): values (T, d), times (T, 2).
 
     openSMILE holds its whole output in memory (an hour of audio took 1.9 GB), so a long signal is
@@ -48,12 +48,12 @@ def acoustic_features(audio: np.ndarray, settings: AcousticSettings) -> Modality
     return ModalityFeatures(np.ascontiguousarray(values), times, *acoustic_names(settings), described)
 
 
-def acoustic_names(settings: AcousticSettings) -> tuple[str, str]:
+def acoustic_names(settings: AcousticConfig) -> tuple[str, str]:
     """The (extractor, model) features.json names, also for a clip with no audio."""
     return EXTRACTOR, settings.feature_set
 
 
-def acoustic_width(settings: AcousticSettings) -> int:
+def acoustic_width(settings: AcousticConfig) -> int:
     return len(smile(settings.feature_set).feature_names)
 
 

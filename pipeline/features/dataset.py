@@ -24,15 +24,14 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from tqdm import tqdm
 
 from ..files import remove_partial
 from ..threads import set_threads
 from .cache import PartCache
 from .clip import EXTRACTION, TRANSCRIPT, atomic_write_bytes, read_transcript, save_clip, write_transcript
+from .config import FeaturesConfig, TranscribeConfig, extraction_record, is_raw_dataset
 from .extract import ClipInput, Extraction, StepFailed, content_of, extract_clip, transcribe_clip
 from .media import MEDIA_SUFFIXES
-from .settings import FeaturesSettings, TranscribeSettings, extraction_record, is_raw_dataset
 
 SUBLABELS = ("label_T", "label_A", "label_V")
 TABLE_COLUMNS = ("video_id", "clip_id", "step", "reason")
@@ -128,7 +127,17 @@ def table_name(stem: str, shard: tuple[int, int]) -> str:
 
 
 # ---------------------------------------------------------------- the two stages
-def run_features(settings: FeaturesSettings, asr: TranscribeSettings, shard: tuple[int, int] = (1, 1)) -> Report:
+# (the clips' outcomes as they finish: (index, warnings or StepFailed), how many, the stage) -> the
+# same outcomes; the command's progress bar. The library shows none.
+Progress = Callable[[Iterator[tuple[int, object]], int, str], Iterator[tuple[int, object]]]
+
+
+def quiet(outcomes: Iterator[tuple[int, object]], total: int, stage: str) -> Iterator[tuple[int, object]]:
+    return outcomes
+
+
+def run_features(settings: FeaturesConfig, asr: TranscribeConfig, shard: tuple[int, int] = (1, 1),
+                 progress: Progress = quiet) -> Report:
     """The features stage; a transcript the transcribe stage wrote is used, a missing one is made."""
     report, jobs = _plan(Path(settings.data), shard)
     work = []
@@ -136,18 +145,18 @@ def run_features(settings: FeaturesSettings, asr: TranscribeSettings, shard: tup
         done = Path(settings.transcripts) / row.video_id / f"{row.clip_id}.json"
         transcript = read_transcript(done) if done.is_file() else None
         work.append((row, ClipInput(media, row.text, row.duration, transcript), asr, settings))
-    _run(work, _features_job, settings, "features", report)
+    _run(work, _features_job, settings, "features", report, progress)
     _write_tables(Path(settings.out), report, shard, with_clips=True)
     record = json.dumps(extraction_record(asr, settings), indent=1, sort_keys=True)
     atomic_write_bytes(Path(settings.out) / EXTRACTION, record.encode())
     return report
 
 
-def run_transcribe(asr: TranscribeSettings, shard: tuple[int, int] = (1, 1)) -> Report:
+def run_transcribe(asr: TranscribeConfig, shard: tuple[int, int] = (1, 1), progress: Progress = quiet) -> Report:
     """The transcribe stage: `<out>/<video_id>/<clip_id>.json` per clip."""
     report, jobs = _plan(Path(asr.data), shard)
     work = [(row, ClipInput(media, row.text, row.duration), asr) for row, media in jobs]
-    _run(work, _transcribe_job, asr, "transcribe", report)
+    _run(work, _transcribe_job, asr, "transcribe", report, progress)
     _write_tables(Path(asr.out), report, shard, with_clips=False)
     return report
 
@@ -184,16 +193,12 @@ def steps_aside(data: str, out: str) -> bool:
     return True
 
 
-def _run(work: list[tuple], job: Callable, settings: TranscribeSettings | FeaturesSettings, desc: str, report: Report) -> None:
+def _run(work: list[tuple], job: Callable, settings: TranscribeConfig | FeaturesConfig, desc: str, report: Report,
+         progress: Progress) -> None:
     """Every job, on the stage's executor; the report lists clips in `work`'s order whatever order they finish in."""
     outcomes: list = [None] * len(work)
-    failed = 0
-    with tqdm(total=len(work), desc=desc, unit="clip", dynamic_ncols=True) as bar:
-        for index, outcome in _outcomes(work, job, settings, desc):
-            outcomes[index] = outcome
-            failed += isinstance(outcome, StepFailed)
-            bar.set_postfix(failed=failed, refresh=False)
-            bar.update()
+    for index, outcome in progress(_outcomes(work, job, settings, desc), len(work), desc):
+        outcomes[index] = outcome
     for (row, *_), outcome in zip(work, outcomes):
         if isinstance(outcome, StepFailed):
             report.failures.append((row.video_id, row.clip_id, outcome.step, str(outcome)))
@@ -202,7 +207,7 @@ def _run(work: list[tuple], job: Callable, settings: TranscribeSettings | Featur
             report.warnings += [(row.video_id, row.clip_id, "warning", w) for w in outcome]
 
 
-def _outcomes(work: list[tuple], job: Callable, settings: TranscribeSettings | FeaturesSettings, desc: str) -> Iterator[tuple[int, object]]:
+def _outcomes(work: list[tuple], job: Callable, settings: TranscribeConfig | FeaturesConfig, desc: str) -> Iterator[tuple[int, object]]:
     """(index into `work`, warnings or StepFailed) per job as they finish: in this process, in a
     process pool (`workers` > 1), or on Ray actors (`executor: ray`)."""
     if not work:
@@ -228,7 +233,7 @@ def _outcomes(work: list[tuple], job: Callable, settings: TranscribeSettings | F
                 yield futures[future], future.result()
 
 
-def _features_job(row: Row, source: ClipInput, asr: TranscribeSettings, settings: FeaturesSettings):
+def _features_job(row: Row, source: ClipInput, asr: TranscribeConfig, settings: FeaturesConfig):
     try:
         extraction = extract_clip(source, asr, settings, PartCache(Path(settings.cache)))
         _save_if_changed(extraction, Path(settings.out) / row.video_id / row.clip_id)
@@ -237,7 +242,7 @@ def _features_job(row: Row, source: ClipInput, asr: TranscribeSettings, settings
     return extraction.warnings
 
 
-def _transcribe_job(row: Row, source: ClipInput, asr: TranscribeSettings):
+def _transcribe_job(row: Row, source: ClipInput, asr: TranscribeConfig):
     try:
         extraction = transcribe_clip(source, asr, PartCache(Path(asr.cache)))
         write_transcript(extraction.clip.transcript, Path(asr.out) / row.video_id / f"{row.clip_id}.json")
@@ -251,7 +256,7 @@ def _discard_partial(item: tuple) -> None:
     in its cache folder (a finished file is whole: every write is atomic)."""
     row, source, settings = item[0], item[1], item[-1]
     out = Path(settings.out) / row.video_id
-    if isinstance(settings, FeaturesSettings):
+    if isinstance(settings, FeaturesConfig):
         remove_partial(out / row.clip_id)
     else:
         remove_partial(out, f"{row.clip_id}.json")

@@ -20,9 +20,9 @@ import numpy as np
 from .align import align_to_words
 from .cache import PartCache, content_hash, text_hash
 from .clip import ClipFeatures, ModalityFeatures, Transcript
+from .config import FeaturesConfig, TranscribeConfig, settings_key
 from .media import MediaInfo, load_audio, probe
 from .registry import acoustic_backend, asr_backend, check_backends, face_backend, text_backend, transcribe
-from .settings import FeaturesSettings, TranscribeSettings, settings_key
 from .text import CACHE_VERSION as TEXT_CACHE_VERSION
 
 STEPS = ("probe", "audio", "transcribe", "text", "acoustic", "face", "align")
@@ -109,7 +109,7 @@ class _Clip:
         return found
 
 
-def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesSettings, cache: PartCache | None = None) -> Extraction:
+def extract_clip(source: ClipInput, asr: TranscribeConfig, settings: FeaturesConfig, cache: PartCache | None = None) -> Extraction:
     """The clip's features; raises StepFailed naming the step and the file when nothing usable is left."""
     if source.media is None:
         asr = replace(asr, backend="given")  # a text-only clip has nothing else to transcribe
@@ -142,12 +142,12 @@ def extract_clip(source: ClipInput, asr: TranscribeSettings, settings: FeaturesS
     return Extraction(ClipFeatures(transcript, modalities, round(float(clip.duration), 3)), clip.seconds, warnings, key)
 
 
-def _face_step(clip: _Clip, key: str, settings: FeaturesSettings) -> ModalityFeatures:
+def _face_step(clip: _Clip, key: str, settings: FeaturesConfig) -> ModalityFeatures:
     with clip.step("face"):
         return clip.cached("v", key, lambda: face_backend(settings.face).features(clip.info, settings.face))
 
 
-def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings, settings: FeaturesSettings,
+def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeConfig, settings: FeaturesConfig,
                     wanted: tuple[str, ...], keys: dict[str, str], warnings: list[str]) -> dict[str, ModalityFeatures]:
     modalities: dict[str, ModalityFeatures] = {}
     if "t" in wanted:
@@ -170,7 +170,7 @@ def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeSettings
     return modalities
 
 
-def transcript_of(clip: _Clip, asr: TranscribeSettings, warnings: list[str]) -> tuple[Transcript, str]:
+def transcript_of(clip: _Clip, asr: TranscribeConfig, warnings: list[str]) -> tuple[Transcript, str]:
     """The clip's transcript (given, cached, or transcribed now) and its cache key."""
     hears = asr_backend(asr).needs_audio
     given = None if hears else clip.source.text
@@ -191,7 +191,7 @@ def transcript_of(clip: _Clip, asr: TranscribeSettings, warnings: list[str]) -> 
     return transcript, key
 
 
-def transcribe_clip(source: ClipInput, asr: TranscribeSettings, cache: PartCache | None = None) -> Extraction:
+def transcribe_clip(source: ClipInput, asr: TranscribeConfig, cache: PartCache | None = None) -> Extraction:
     """Only the transcript (the transcribe stage): an Extraction with no modalities."""
     if source.media is None:
         asr = replace(asr, backend="given")
@@ -203,7 +203,7 @@ def transcribe_clip(source: ClipInput, asr: TranscribeSettings, cache: PartCache
     return Extraction(ClipFeatures(transcript, {}, round(float(clip.duration), 3)), clip.seconds, warnings, settings_key(key, clip.content))
 
 
-def feature_widths(settings: FeaturesSettings) -> dict[str, int]:
+def feature_widths(settings: FeaturesConfig) -> dict[str, int]:
     """The width of each modality's features these settings make, read from the models' own
     descriptions (nothing is extracted). py-feat's columns are known only once it runs."""
     face = face_backend(settings.face).width(settings.face)  # first: py-feat's fails before a model is read

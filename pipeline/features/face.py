@@ -22,13 +22,13 @@ import cv2
 import numpy as np
 
 from .clip import ModalityFeatures
+from .config import FaceConfig
 from .expression import COLUMNS as EXPRESSION_COLUMNS
 from .expression import SIDE
 from .expression import crop as expression_crop
 from .expression import expressions, model_digest
 from .face_detectors import SCALE_STEP, Face, cascades, detector_digest, face_detector
 from .media import MediaInfo, iter_frames
-from .settings import FaceSettings
 
 BOX_COLUMNS = ("face_x", "face_y", "face_w", "face_h")  # box centre and size, as fractions of the frame
 SHARED_COLUMNS = (
@@ -62,22 +62,22 @@ EYE_SEARCH = 128  # side of the face image the eye and smile cascades search
 # sees faces framed as before, upright.
 ALIGNED_LANDMARKS = np.array([(0.31, 0.39), (0.69, 0.39), (0.50, 0.63), (0.32, 0.73), (0.68, 0.73)])
 
-def face_columns(settings: FaceSettings) -> tuple[str, ...]:
+def face_columns(settings: FaceConfig) -> tuple[str, ...]:
     """The names of the opencv backend's columns for these settings."""
     return GEOMETRY_COLUMNS[settings.detector] + (EXPRESSION_COLUMNS if settings.expression_model else ())
 
 
-def face_model_digest(settings: FaceSettings) -> str:
+def face_model_digest(settings: FaceConfig) -> str:
     """What of the `opencv` backend's models its cache key needs beyond the settings: the detector's and
     the expression network's weights."""
     return model_digest(settings.expression_model) + detector_digest(settings)
 
 
 # (frames, settings) -> (T, d) values, (T,) face found, the model's name, the column names
-FaceRows = Callable[[Iterator[tuple[float, np.ndarray]], FaceSettings], tuple[np.ndarray, np.ndarray, str, list[str]]]
+FaceRows = Callable[[Iterator[tuple[float, np.ndarray]], FaceConfig], tuple[np.ndarray, np.ndarray, str, list[str]]]
 
 
-def sampled_features(info: MediaInfo, settings: FaceSettings, rows: FaceRows) -> ModalityFeatures:
+def sampled_features(info: MediaInfo, settings: FaceConfig, rows: FaceRows) -> ModalityFeatures:
     """A backend's rows of the frames sampled at `fps`, each spanning 1/fps seconds."""
     values, face, model, columns = rows(iter_frames(info, settings.fps, settings.max_side), settings)
     starts = np.arange(len(values), dtype=np.float32) / settings.fps
@@ -86,23 +86,23 @@ def sampled_features(info: MediaInfo, settings: FaceSettings, rows: FaceRows) ->
     return ModalityFeatures(values, times, settings.backend, model, described, face)
 
 
-def face_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
+def face_features(info: MediaInfo, settings: FaceConfig) -> ModalityFeatures:
     """The `opencv` backend's features of a clip."""
     return sampled_features(info, settings, _opencv_rows)
 
 
-def face_width(settings: FaceSettings) -> int:
+def face_width(settings: FaceConfig) -> int:
     return len(face_columns(settings))
 
 
-def _opencv_rows(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+def _opencv_rows(frames: Iterator[tuple[float, np.ndarray]], settings: FaceConfig) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
     values, face = opencv_features((frame for _, frame in frames), settings)
     detector = "haarcascade_frontalface_default+eye+smile" if settings.detector == "haar" else f"retinaface:{settings.detector_model}"
     model = detector + (f"+{settings.expression_model}" if settings.expression_model else "")
     return values, face, model, list(face_columns(settings))
 
 
-def opencv_features(frames: Iterable[np.ndarray], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray]:
+def opencv_features(frames: Iterable[np.ndarray], settings: FaceConfig) -> tuple[np.ndarray, np.ndarray]:
     """(T, len(face_columns(settings))) float32 features and (T,) bool face found, from (H, W, 3) BGR frames."""
     import torch  # its thread count is this process's share (pipeline.threads)
 

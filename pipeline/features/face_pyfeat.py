@@ -11,16 +11,16 @@ from itertools import islice
 import numpy as np
 
 from .clip import ModalityFeatures
+from .config import FaceConfig
 from .face import sampled_features
 from .media import MediaInfo
-from .settings import FaceSettings
 
 
-def pyfeat_features(info: MediaInfo, settings: FaceSettings) -> ModalityFeatures:
+def pyfeat_features(info: MediaInfo, settings: FaceConfig) -> ModalityFeatures:
     return sampled_features(info, settings, _pyfeat)
 
 
-def pyfeat_width(settings: FaceSettings) -> int:
+def pyfeat_width(settings: FaceConfig) -> int:
     raise ValueError(f"features.face.backend {settings.backend}: its width is known once features are "
                      "extracted; build the store (`dvc repro tensors`) and run this again")
 
@@ -44,7 +44,7 @@ def pyfeat_detector(version: str):
     return feat.Detectorv1(device="cpu") if version == "v1" else feat.Detectorv2(device="cpu", identity_model=None)
 
 
-def _pyfeat(frames: Iterator[tuple[float, np.ndarray]], settings: FaceSettings) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+def _pyfeat(frames: Iterator[tuple[float, np.ndarray]], settings: FaceConfig) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
     """py-feat's AUs, emotions and pose of the most confident face per frame, and their column names.
 
     py-feat 2.x keeps a frame with no face as one row with a NaN box and NaN predictions: NaN rows

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from ..threads import set_threads, threads_per_process
-from .settings import ActorResources
+from .config import ActorResources
 
 ATTEMPTS = 3  # actors a clip may see die under it before it counts as failed
 NAMESPACE = "dsrf-pipeline"  # where the actors are named: `ray list actors`, or a test, can find them

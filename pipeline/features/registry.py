@@ -3,7 +3,8 @@
 
 Each backend is a few plain functions in its own module, listed here on one line; its settings are
 its section's keys in params.yaml. docs/extending.md says which files a new one touches. The names
-are checked here, where a backend is looked up (settings.py stays free of the extractors' imports).
+are checked here (config.py stays free of the extractors' imports): by `check_backends` as the
+commands read params, and again where a backend is looked up.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import numpy as np
 
 from .acoustic import acoustic_features, acoustic_names, acoustic_width
 from .clip import ModalityFeatures, Transcript
+from .config import AcousticConfig, FaceConfig, FeaturesConfig, TextConfig, TranscribeConfig, check_choice
 from .face import face_features, face_model_digest, face_width
+from .face_detectors import DETECTORS
 from .face_pyfeat import pyfeat_features, pyfeat_width
-from .settings import AcousticSettings, FaceSettings, FeaturesSettings, TextSettings, TranscribeSettings, check_choice
 from .text import text_features, text_width
 from .transcribe import transcribe_faster_whisper, transcribe_given, transcribe_whisperx
 
@@ -24,7 +26,7 @@ from .transcribe import transcribe_faster_whisper, transcribe_given, transcribe_
 @dataclass(frozen=True)
 class AsrBackend:
     # (audio (samples,) float32 at 16 kHz or None, duration s, settings, the given text or None) -> transcript
-    transcribe: Callable[[np.ndarray | None, float, TranscribeSettings, str | None], Transcript]
+    transcribe: Callable[[np.ndarray | None, float, TranscribeConfig, str | None], Transcript]
     needs_audio: bool = True  # False: the words come from label.csv `text`, nothing is listened to
 
 
@@ -38,13 +40,13 @@ class Extractor:
 
 @dataclass(frozen=True)
 class AcousticBackend(Extractor):
-    names: Callable[[AcousticSettings], tuple[str, str]]  # (extractor, model) written for a clip with no audio
+    names: Callable[[AcousticConfig], tuple[str, str]]  # (extractor, model) written for a clip with no audio
 
 
 @dataclass(frozen=True)
 class FaceBackend(Extractor):
     # What of its models the cache key needs beyond the settings (weights a setting does not name).
-    digest: Callable[[FaceSettings], str] = lambda settings: ""
+    digest: Callable[[FaceConfig], str] = lambda settings: ""
 
 
 ASR = {
@@ -64,19 +66,19 @@ FACE = {
 }
 
 
-def asr_backend(settings: TranscribeSettings) -> AsrBackend:
+def asr_backend(settings: TranscribeConfig) -> AsrBackend:
     return _chosen("transcribe.backend", settings.backend, ASR)
 
 
-def text_backend(settings: TextSettings) -> Extractor:
+def text_backend(settings: TextConfig) -> Extractor:
     return _chosen("features.text.backend", settings.backend, TEXT)
 
 
-def acoustic_backend(settings: AcousticSettings) -> AcousticBackend:
+def acoustic_backend(settings: AcousticConfig) -> AcousticBackend:
     return _chosen("features.audio.backend", settings.backend, ACOUSTIC)
 
 
-def face_backend(settings: FaceSettings) -> FaceBackend:
+def face_backend(settings: FaceConfig) -> FaceBackend:
     return _chosen("features.face.backend", settings.backend, FACE)
 
 
@@ -85,7 +87,7 @@ def _chosen(key: str, name: str, registry: dict):
     return registry[name]
 
 
-def transcribe(audio: np.ndarray | None, duration: float, settings: TranscribeSettings, text: str | None = None) -> Transcript:
+def transcribe(audio: np.ndarray | None, duration: float, settings: TranscribeConfig, text: str | None = None) -> Transcript:
     """The transcript of `audio` ((samples,) float32, 16 kHz), or of `text` with backend `given`."""
     backend = asr_backend(settings)
     if backend.needs_audio and audio is None:
@@ -93,9 +95,13 @@ def transcribe(audio: np.ndarray | None, duration: float, settings: TranscribeSe
     return backend.transcribe(audio, duration, settings, text)
 
 
-def check_backends(asr: TranscribeSettings, settings: FeaturesSettings) -> None:
-    """Every backend the settings name exists: a clip fails on an unknown name before any step runs."""
+def check_backends(asr: TranscribeConfig, settings: FeaturesConfig | None = None) -> None:
+    """Every backend (and face detector) the params name exists: the commands call this as they read
+    params, so an unknown name is a one-line error naming the key and the known names before any clip runs."""
     asr_backend(asr)
+    if settings is None:
+        return
     text_backend(settings.text)
     acoustic_backend(settings.audio)
     face_backend(settings.face)
+    check_choice("features.face.detector", settings.face.detector, tuple(DETECTORS))

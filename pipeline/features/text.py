@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from .clip import ModalityFeatures, Transcript
+from .config import TextConfig
 from .models import resolve_model
-from .settings import TextSettings
 
 EXTRACTOR = "transformers"
 CACHE_VERSION = 2  # in the cache key: entries written before token ids were kept are recomputed
@@ -35,7 +35,7 @@ def text_encoder(name: str):
     return tokenizer, AutoModel.from_pretrained(folder).eval()
 
 
-def text_features(transcript: Transcript, settings: TextSettings) -> ModalityFeatures:
+def text_features(transcript: Transcript, settings: TextConfig) -> ModalityFeatures:
     tokenizer, model = text_encoder(settings.model)
     words = transcript.words
     dim = model.config.hidden_size
@@ -55,12 +55,12 @@ def text_features(transcript: Transcript, settings: TextSettings) -> ModalityFea
     return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings), tokens=tokens)
 
 
-def text_width(settings: TextSettings) -> int:
+def text_width(settings: TextConfig) -> int:
     """The encoder's width, read from its config (no weights are loaded)."""
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(resolve_model(settings.model, "features.text.model")).hidden_size
 
 
-def _settings(settings: TextSettings) -> dict:
+def _settings(settings: TextConfig) -> dict:
     return {"max_length": settings.max_length, "layer": "last_hidden_state", "special_tokens": True}

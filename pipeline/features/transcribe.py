@@ -14,13 +14,13 @@ from functools import lru_cache
 import numpy as np
 
 from .clip import Transcript, Word
+from .config import TranscribeConfig
 from .models import resolve_model
-from .settings import TranscribeSettings
 
 UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined"
 
 
-def transcribe_given(audio: None, duration: float, settings: TranscribeSettings, text: str | None) -> Transcript:
+def transcribe_given(audio: None, duration: float, settings: TranscribeConfig, text: str | None) -> Transcript:
     """label.csv's `text` (or --text), its words spread over the clip."""
     if text is None:
         raise ValueError("transcribe.backend is 'given' but no transcript was given (label.csv `text` or --text)")
@@ -45,7 +45,7 @@ def whisper_model(name: str, compute_type: str, device: str, threads: int):
                         cpu_threads=threads)
 
 
-def transcribe_faster_whisper(audio: np.ndarray, duration: float, settings: TranscribeSettings, text: None) -> Transcript:
+def transcribe_faster_whisper(audio: np.ndarray, duration: float, settings: TranscribeConfig, text: None) -> Transcript:
     import torch  # its thread count is the process's share, set by pipeline.threads
 
     model = whisper_model(settings.model, settings.compute_type, settings.device, torch.get_num_threads())
@@ -62,7 +62,7 @@ def transcribe_faster_whisper(audio: np.ndarray, duration: float, settings: Tran
     return Transcript(text, info.language, words)
 
 
-def transcribe_whisperx(audio: np.ndarray, duration: float, settings: TranscribeSettings, text: None) -> Transcript:
+def transcribe_whisperx(audio: np.ndarray, duration: float, settings: TranscribeConfig, text: None) -> Transcript:
     try:
         import whisperx
     except ImportError:

