@@ -26,6 +26,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from .data.loader import make_loader  # noqa: E402
 from .data.source import SPLITS  # noqa: E402
 from .data.store import read_manifest  # noqa: E402
+from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources  # noqa: E402
 from .metrics import class_names, compute_metrics, fine_classes, headline_metrics  # noqa: E402
 from .inference import predict  # noqa: E402
 from .setup import TrainConfig  # noqa: E402
@@ -45,6 +46,7 @@ class EvaluateConfig:
     seed_metrics: str = "metrics_seeds.json"  # {split: {metric: mean, metric_std, per_seed}}
     plots: str = "plots"
     batch_size: int = 64
+    transcript: str = DEFAULT_TRANSCRIPT  # the transcript source every split's text is read from (label.csv text_<source>)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.splits if s not in SPLITS]
@@ -64,6 +66,7 @@ def evaluate_seeds(cfg: EvaluateConfig, train: TrainConfig) -> Evaluation:
     (`plots/predictions/<split>.csv`, what `dvc plots` draws) and, for the first seed, a scatter
     and a confusion matrix per split."""
     manifest = read_manifest(train.store)
+    check_sources((cfg.transcript,), manifest.transcripts, "evaluate.transcript", f"the store {train.store}")
     ctx = distributed.setup(train.device, train.threads)
     plots = Path(cfg.plots)
     summaries: dict[str, dict] = {}
@@ -72,7 +75,9 @@ def evaluate_seeds(cfg: EvaluateConfig, train: TrainConfig) -> Evaluation:
         per_seed, rows = {}, []
         for seed in train.seeds:
             model = model_from_checkpoint(load_checkpoint(Path(train.out) / f"seed_{seed}.pt")).to(ctx.device)
-            loader = make_loader(train.store, split, cfg.batch_size, shuffle=False, modalities=model.config.modalities)
+            hidden = model.text_backbone is not None and model.text_backbone.top > 0  # it reads the states below its tuned layers
+            loader = make_loader(train.store, split, cfg.batch_size, shuffle=False, modalities=model.config.modalities,
+                                 transcripts=(cfg.transcript,), hidden=hidden)
             predictions = predict(model, loader, ctx)
             per_seed[seed] = compute_metrics(predictions.y_true, predictions.y_pred, manifest.dataset)
             rows += [(seed, i, t, p) for i, t, p in zip(predictions.ids, predictions.y_true, predictions.y_pred)]

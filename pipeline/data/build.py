@@ -22,7 +22,8 @@ from tqdm import tqdm
 from .clips import CLIPS_CSV
 from .config import DataParams, TensorParams
 from .importers import IMPORTERS, importer
-from .source import SPLITS, SUBLABELS, TOKENS, Entry, Source
+from .source import HIDDEN, SPLITS, SUBLABELS, TOKENS, Entry, Source
+from .transcripts import DEFAULT, keyed
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
 
 REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's text set is)
@@ -131,7 +132,16 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
     largest = float(np.finfo(tensors.dtype).max)  # float16 would turn larger values into inf
     padded = {m: np.zeros((max_lengths[m], source.dims[m]), np.float32) for m in modalities}  # (T_m, d_m), reused
     tokens = source.tokens and "t" in modalities
+    hidden = source.hidden and "t" in modalities
     padded_tokens = np.zeros(max_lengths["t"] if tokens else 0, np.int64)  # (T_t,), reused
+    text_sources = (DEFAULT, *source.transcripts) if "t" in modalities else ()
+
+    def append(split_name: str, name: str, row: np.ndarray, dtype: str) -> None:
+        """One padded row onto `<split>/<name>.npy`."""
+        if (split_name, name) not in writers:
+            writers[split_name, name] = RowWriter(tmp / split_name / f"{name}.npy", row.shape, dtype)
+        writers[split_name, name].append(row)
+
     try:
         for index, entry in enumerate(tqdm(source.entries, desc="tensors", unit="clip", disable=None)):
             try:
@@ -140,7 +150,7 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
                 skipped.append(f"{entry.where}: unreadable ({error})")
                 continue
             split = rows.setdefault(entry.split, SplitRows())
-            (split_dir := tmp / entry.split).mkdir(exist_ok=True)
+            (tmp / entry.split).mkdir(exist_ok=True)
             for m in modalities:
                 x = checked_values(values.get(m), entry, m, source.dims[m], tensors.nonfinite)
                 if x.size and np.abs(x).max() > largest:
@@ -148,19 +158,20 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
                 x = truncate(x, max_lengths[m], tensors.truncate_of(m))  # (L, d)
                 if entry.split == "train" and m in stats:
                     stats[m].add(x)
-                padded[m][: len(x)] = x
-                padded[m][len(x):] = 0.0
-                if (entry.split, m) not in writers:
-                    writers[entry.split, m] = RowWriter(split_dir / f"{m}.npy", padded[m].shape, tensors.dtype)
-                writers[entry.split, m].append(padded[m])
+                append(entry.split, m, pad(x, padded[m]), tensors.dtype)
                 split.lengths.setdefault(m, []).append(len(x))
-            if tokens:
-                ids = truncate(token_ids(values.get(TOKENS), entry), max_lengths["t"], tensors.truncate_of("t"))  # (L,)
-                padded_tokens[: len(ids)] = ids
-                padded_tokens[len(ids):] = 0
-                if (entry.split, TOKENS) not in writers:
-                    writers[entry.split, TOKENS] = RowWriter(split_dir / f"{TOKENS}.npy", padded_tokens.shape, "int64")
-                writers[entry.split, TOKENS].append(padded_tokens)
+            for name in text_sources:
+                text, policy = keyed("t", name), tensors.truncate_of("t")
+                if name != DEFAULT:  # another transcript's rows: stored, not in the statistics (the model reads them as it reads text)
+                    x = truncate(checked_values(values.get(text), entry, text, source.dims["t"], tensors.nonfinite), max_lengths["t"], policy)
+                    append(entry.split, text, pad(x, padded["t"]), tensors.dtype)
+                    split.lengths.setdefault(text, []).append(len(x))
+                if tokens:
+                    ids = truncate(token_ids(values.get(keyed(TOKENS, name)), entry, text), max_lengths["t"], policy)  # (L,)
+                    append(entry.split, keyed(TOKENS, name), pad(ids, padded_tokens), "int64")
+                if hidden:
+                    below = checked_values(values.get(keyed(HIDDEN, name)), entry, text, source.dims["t"], tensors.nonfinite)
+                    append(entry.split, keyed(HIDDEN, name), pad(truncate(below, max_lengths["t"], policy), padded["t"]), tensors.dtype)
             split.ids.append(entry.id)
             split.labels.append(entry.label)
             for s in sublabels:
@@ -190,6 +201,8 @@ def write_store(source: Source, data: DataParams, tensors: TensorParams, out_dir
         norm={m: s.norm() for m, s in stats.items()},
         sublabels=sublabels,
         text_tokens=tokens,
+        text_hidden=source.features["t"]["settings"].get("top_layers", 0) if hidden else 0,
+        transcripts=source.transcripts if "t" in modalities else (),
         source=source_info or {"format": source.format},
         extraction=source.extraction,
         skipped=skipped,
@@ -234,12 +247,19 @@ def checked_values(x: np.ndarray | None, entry: Entry, m: str, dim: int, nonfini
     return x.astype(np.float32, copy=False)
 
 
-def token_ids(ids: np.ndarray | None, entry: Entry) -> np.ndarray:
-    """(L,) int64 input ids of the text rows, one per row."""
+def token_ids(ids: np.ndarray | None, entry: Entry, text: str = "t") -> np.ndarray:
+    """(L,) int64 input ids of the text rows (of `text`: t, or another transcript's t@<source>), one per row."""
     ids = np.zeros(0, np.int64) if ids is None else np.asarray(ids, np.int64)
-    if ids.shape != (entry.lengths["t"],):
-        raise ValueError(f"{entry.where}: {len(ids)} text token ids for {entry.lengths['t']} text rows")
+    if ids.shape != (entry.lengths[text],):
+        raise ValueError(f"{entry.where}: {len(ids)} text token ids for {entry.lengths[text]} rows of {text}")
     return ids
+
+
+def pad(x: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """`x` (L, ...) written into the front of `buffer` (T, ...), zeros after: the buffer, reused row after row."""
+    buffer[: len(x)] = x
+    buffer[len(x):] = 0
+    return buffer
 
 
 def truncate(x: np.ndarray, max_len: int, policy: str) -> np.ndarray:
@@ -254,9 +274,9 @@ def truncate(x: np.ndarray, max_len: int, policy: str) -> np.ndarray:
 
 
 def save_split(folder: Path, split: SplitRows, modalities: tuple[str, ...]) -> None:
-    lengths = {m: np.asarray(split.lengths[m], np.int64) for m in modalities}  # (N,)
-    for m in modalities:
-        np.save(folder / f"{m}_lengths.npy", lengths[m])
+    lengths = {m: np.asarray(n, np.int64) for m, n in split.lengths.items()}  # (N,), the other transcripts' too
+    for m, n in lengths.items():
+        np.save(folder / f"{m}_lengths.npy", n)
     np.save(folder / "present.npy", np.stack([lengths[m] > 0 for m in modalities], axis=1))  # (N, M)
     np.save(folder / "labels.npy", np.asarray(split.labels, np.float32))
     for s, values in split.sublabels.items():

@@ -4,7 +4,8 @@
 `label_T, label_A, label_V`. Each folder is read with `pipeline.features.clip.load_clip`. Text-only
 datasets arrive the same way, with clips that carry only "t". A clip whose folder is missing or
 unfinished is reported and skipped; features of different widths or extractors are an error,
-since they cannot share one model.
+since they cannot share one model. The other transcripts of a clip (modalities `t@<source>`,
+pipeline/data/transcripts.py) come with its text when every clip has them.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any
 from ..features.cache import content_hash
 from ..features.clip import ARRAYS, EXTRACTION, HEADER, load_clip
 from .config import DataParams
-from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
+from .source import HIDDEN, SUBLABELS, TOKENS, Entry, Source, parse_split
+from .transcripts import DEFAULT, keyed
 
 CLIPS_CSV = "clips.csv"
 REQUIRED = ("video_id", "clip_id", "label", "mode", "folder")
@@ -66,6 +68,8 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     dims: dict[str, int] = {}
     features: dict[str, dict[str, Any]] = {}
     tokens = "t" in modalities  # until a clip with text rows lacks their input ids
+    hidden = "t" in modalities  # until one lacks the states below the tuned layers
+    sources: list[str] | None = None  # the other transcripts every clip read so far carries
     for number, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{table}:{number}"
         clip_dir = table.parent / row["folder"]
@@ -79,11 +83,17 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
             described = {m: _described(info[m]) for m in modalities if lengths[m]}
             if lengths.get("t"):
                 tokens = tokens and bool(info["t"].get("tokens", False))
+                hidden = hidden and bool(info["t"].get("hidden", False))
+            if "t" in modalities:
+                own = [m.partition("@")[2] for m in info if m.startswith("t@")]
+                sources = own if sources is None else [s for s in sources if s in own]
+                lengths |= {m: int(info[m]["frames"]) for m in info if m.startswith("t@")}
+                described |= {m: _described(info[m]) for m in info if m.startswith("t@") and info[m]["frames"]}
         except (ValueError, KeyError, TypeError) as error:
             skipped.append(f"{where}: {header_file} is unreadable ({type(error).__name__}: {error})")
             continue
         for m, (dim, extraction) in described.items():
-            _check_same(where, m, dim, extraction, dims, features)
+            _check_same(where, m.partition("@")[0], dim, extraction, dims, features)
         entries.append(Entry(
             id=f"{row['video_id']}/{row['clip_id']}",
             split=parse_split(row["mode"], where),
@@ -98,15 +108,23 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     if not kept:
         raise ValueError(f"{table}: no clip carries any of the modalities {list(modalities)}")
     for entry in entries:
-        entry.lengths = {m: entry.lengths[m] for m in kept}
+        entry.lengths = {m: n for m, n in entry.lengths.items() if m.partition("@")[0] in kept}
 
     tokens = tokens and "t" in kept
+    hidden = hidden and "t" in kept
+    transcripts = tuple(sources or ()) if "t" in kept else ()
 
     def load(index: int) -> dict:
         clip = load_clip(folders[index])
         values = {m: clip.modalities[m].values for m in kept if m in clip.modalities}
-        if tokens and "t" in clip.modalities:
-            values[TOKENS] = clip.modalities["t"].tokens
+        for source in transcripts:
+            values[keyed("t", source)] = clip.modalities[keyed("t", source)].values
+        for source in (DEFAULT, *transcripts):
+            text = clip.modalities.get(keyed("t", source))
+            if tokens and text is not None:
+                values[keyed(TOKENS, source)] = text.tokens
+            if hidden and text is not None:
+                values[keyed(HIDDEN, source)] = text.hidden
         return values
 
     record = table.parent / EXTRACTION
@@ -118,7 +136,9 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
         load=load,
         skipped=skipped,
         tokens=tokens,
+        hidden=hidden,
         extraction=json.loads(record.read_text()) if record.is_file() else None,
+        transcripts=transcripts,
     )
 
 
