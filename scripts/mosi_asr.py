@@ -46,6 +46,7 @@ SEEDS = [1111, 1112, 1113, 1114, 1115]
 # paper's USF settings: probe untrained, temperature 1, ambiguity read from r_a.
 CHOSEN = {"train.lr": 0.0005, "train.patience": 4, "loss.w_probe": 0.0, "model.usf_temperature": 1.0, "model.ambiguity_reads": "ambiguity"}
 SHOWN = ("mae", "corr", "acc2_non0")
+RESULT = "result.json"  # in each run's folder: its setting, seeds, valid summaries per transcript, timing
 
 
 def read_asr_csv(path: Path) -> list[dict[str, str]]:
@@ -185,27 +186,25 @@ def main() -> None:
     commands.add_parser("table", help="print every run so far")
     args = parser.parse_args()
 
-    results_file = WORK / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else {"runs": {}}
     try:
         if args.command == "build":
             folder = build_dataset(args.csv, args.out)
             print(f"{folder / 'label.csv'}, {folder / 'wer.csv'}; WER against gold: {json.dumps(corpus_wer(folder))}")
         elif args.command == "table":
-            print(table(results["runs"]))
+            print(table({path.parent.name: json.loads(path.read_text()) for path in sorted(WORK.glob(f"run-*/{RESULT}"))}))
         else:
             overrides = {**CHOSEN, **dict(parse_override(text) for text in args.set), "train.transcripts": args.train_on}
-            params = build_store(dataset_params())
-            params = with_overrides(params, {**overrides, "train.seeds": args.seeds})
+            # Overrides first: features.* ones choose the features and store this run reads.
+            params = build_store(with_overrides(dataset_params(), {**overrides, "train.seeds": args.seeds}))
             name = run_name({**overrides, "train.seeds": args.seeds})
             train_and_evaluate(WORK / name, params)
             valid = evaluate_sources(WORK / name, params, tuple(args.score_on))
             seconds, epochs = float((WORK / name / TRAIN_SECONDS).read_text()), epochs_run(WORK / name)
-            results["runs"][name] = {"set": {k: v for k, v in overrides.items() if k != "train.transcripts"}, "train_on": args.train_on,
-                                     "seeds": args.seeds, "valid": valid, "train_seconds": seconds, "epochs": epochs,
-                                     "seconds_per_epoch": seconds / max(1, epochs)}
-            results_file.write_text(json.dumps(results, indent=1))
-            print(table({name: results["runs"][name]}))
+            result = {"set": {k: v for k, v in overrides.items() if k != "train.transcripts"}, "train_on": args.train_on,
+                      "seeds": args.seeds, "valid": valid, "train_seconds": seconds, "epochs": epochs,
+                      "seconds_per_epoch": seconds / max(1, epochs)}
+            (WORK / name / RESULT).write_text(json.dumps(result, indent=1))
+            print(table({name: result}))
             print(f"per seed: {WORK / name}/metrics_seeds_<source>.json")
     except ValueError as error:
         raise SystemExit(str(error)) from None

@@ -41,12 +41,14 @@ def write_label_csv(folder: Path, with_asr: bool) -> None:
             writer.writerow(["vid", i, GOLD[i % 8], *([ASR[i % 8]] if with_asr else []), LABELS[i % 8], "train" if i < 16 else "valid"])
 
 
-def project(root: Path, bert: Path, with_asr: bool, **train) -> Path:
+def project(root: Path, bert: Path, with_asr: bool, text: dict | None = None, **train) -> Path:
+    """A text-only project at `root`: label.csv, params.yaml (features.text and train extended by `text`, `train`),
+    its features and store built."""
     write_label_csv(root / "raw", with_asr)
     params = {
         "data": {"path": str(root / "raw"), "modalities": ["t"]},
         "transcribe": {"backend": "given"},
-        "features": {"text": {"model": str(bert)}},
+        "features": {"text": {"model": str(bert), **(text or {})}},
         "tensors": {"max_len": {"t": 12}},
         "model": {"hidden": 16, "layers": 1, "heads": 2, "factor_layers": 1},
         "train": {"seeds": [5], "epochs": 2, "batch_size": 4, "device": "cpu", **train},
