@@ -160,14 +160,35 @@ def run_name(overrides: dict) -> str:
     return "run-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def describe(overrides: dict) -> str:
+    """A run's encoder and tuning in words; other overrides than CHOSEN's are listed as they are."""
+    encoder = "MPNet" if overrides.get("features.text.model") == "all-mpnet-base-v2" else overrides.get("features.text.model", "MiniLM")
+    k = overrides.get("train.tune_text_layers", 0)
+    tuning = f"top {k}, text lr {overrides.get('train.text_lr', 2e-5):g}" if k else "full, text lr" if overrides.get("train.finetune_text") else "frozen"
+    known = {*CHOSEN, "features.text.model", "features.text.top_layers", "train.tune_text_layers", "train.text_lr"}
+    rest = {key: value for key, value in overrides.items() if key not in known or (key in CHOSEN and value != CHOSEN[key])}
+    return f"{encoder}, {tuning}" + (f", {rest}" if rest else "")
+
+
 def table(runs: dict) -> str:
     """One row per run and transcript source it was scored on."""
-    lines = ["| setting | trained on | seeds | s/epoch | scored on | valid MAE | Corr | Acc2 (non-0) |", "|---" * 8 + "|"]
+    lines = ["| encoder, tuning | trained on | seeds | s/epoch | scored on | valid MAE | Corr | Acc2 (non-0) |", "|---" * 8 + "|"]
     for run in runs.values():
         for source, summary in run["valid"].items():
             cells = [mean_std(summary, m) for m in SHOWN]
-            lines.append(f"| {run['set']} | {', '.join(run['train_on'])} | {len(run['seeds'])} | {run['seconds_per_epoch']:.1f} | "
+            lines.append(f"| {describe(run['set'])} | {', '.join(run['train_on'])} | {len(run['seeds'])} | {run['seconds_per_epoch']:.1f} | "
                          f"{source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rises(runs: dict) -> str:
+    """Per run scored on gold and every ASR source: the mean over ASR sources of the valid MAE rise
+    over its own gold MAE (mean over seeds of each)."""
+    lines = ["| encoder, tuning | trained on | gold MAE | mean ASR MAE | rise |", "|---" * 5 + "|"]
+    for run in runs.values():
+        if set(SOURCES) <= set(run["valid"]):
+            gold, asr = run["valid"][DEFAULT]["mae"], float(np.mean([run["valid"][s]["mae"] for s in ASR]))
+            lines.append(f"| {describe(run['set'])} | {', '.join(run['train_on'])} | {gold:.3f} | {asr:.3f} | {asr - gold:+.3f} |")
     return "\n".join(lines)
 
 
@@ -183,7 +204,7 @@ def main() -> None:
                      help="train.transcripts: the sources drawn per clip and epoch (default: text, the gold one)")
     run.add_argument("--score-on", nargs="+", default=list(SOURCES), metavar="SOURCE", help="evaluate.transcript values")
     run.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
-    commands.add_parser("table", help="print every run so far")
+    commands.add_parser("table", help="print every run so far, and each one's MAE rise on ASR transcripts")
     args = parser.parse_args()
 
     try:
@@ -191,7 +212,8 @@ def main() -> None:
             folder = build_dataset(args.csv, args.out)
             print(f"{folder / 'label.csv'}, {folder / 'wer.csv'}; WER against gold: {json.dumps(corpus_wer(folder))}")
         elif args.command == "table":
-            print(table({path.parent.name: json.loads(path.read_text()) for path in sorted(WORK.glob(f"run-*/{RESULT}"))}))
+            runs = {path.parent.name: json.loads(path.read_text()) for path in sorted(WORK.glob(f"run-*/{RESULT}"))}
+            print(table(runs) + "\n\n" + rises(runs))
         else:
             overrides = {**CHOSEN, **dict(parse_override(text) for text in args.set), "train.transcripts": args.train_on}
             # Overrides first: features.* ones choose the features and store this run reads.
