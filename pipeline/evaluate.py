@@ -27,6 +27,7 @@ from . import distributed  # noqa: E402
 from .confidence import Ensemble, confidence, random_ranking, risk_coverage, risk_coverage_curve  # noqa: E402
 from .data.source import SPLITS  # noqa: E402
 from .data.store import read_manifest  # noqa: E402
+from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources  # noqa: E402
 from .metrics import class_names, compute_metrics, fine_classes, headline_metrics  # noqa: E402
 from .inference import score_seeds  # noqa: E402
 from .setup import TrainConfig  # noqa: E402
@@ -46,6 +47,7 @@ class EvaluateConfig:
     seed_metrics: str = "metrics_seeds.json"  # {split: {metric: mean, metric_std, per_seed}}
     plots: str = "plots"
     batch_size: int = 64
+    transcript: str = DEFAULT_TRANSCRIPT  # the transcript source every split's text is read from (label.csv text_<source>)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.splits if s not in SPLITS]
@@ -65,13 +67,14 @@ def evaluate_seeds(cfg: EvaluateConfig, train: TrainConfig) -> Evaluation:
     (`plots/predictions/<split>.csv`, what `dvc plots` draws) and, for the first seed, a scatter
     and a confusion matrix per split."""
     manifest = read_manifest(train.store)
+    check_sources((cfg.transcript,), manifest.transcripts, "evaluate.transcript", f"the store {train.store}")
     ctx = distributed.setup(train.device, train.threads)
     plots = Path(cfg.plots)
     summaries: dict[str, dict] = {}
     splits = [s for s in SPLIT_ORDER if s in cfg.splits and manifest.splits.get(s, 0) > 0]
     for split in splits:
         checkpoints = [Path(train.out) / f"seed_{seed}.pt" for seed in train.seeds]
-        scores = score_seeds(checkpoints, train.store, split, ctx, cfg.batch_size)
+        scores = score_seeds(checkpoints, train.store, split, ctx, cfg.batch_size, cfg.transcript)
         members = scores.members()
         per_seed, rows = {}, []
         for k, seed in enumerate(train.seeds):

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .confidence import Ensemble, ensemble
 from .data.loader import make_loader
+from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT
 from .distributed import Context, gather_objects
 from .model import SentimentModel
 
@@ -72,12 +73,16 @@ class SeedScores:
         return ensemble(self.predictions, self.expected_errors)
 
 
-def score_seeds(checkpoints: list[Path], store: Path, split: str, ctx: Context, batch_size: int) -> SeedScores:
-    """Each checkpoint's predictions over `split` of the store."""
+def score_seeds(checkpoints: list[Path], store: Path, split: str, ctx: Context, batch_size: int,
+                transcript: str = DEFAULT_TRANSCRIPT) -> SeedScores:
+    """Each checkpoint's predictions over `split` of the store, its text read from `transcript`."""
     runs = []
     for path in checkpoints:
         model = model_from_checkpoint(load_checkpoint(path)).to(ctx.device)
-        runs.append(predict(model, make_loader(store, split, batch_size, shuffle=False, modalities=model.config.modalities), ctx))
+        hidden = model.text_backbone is not None and model.text_backbone.top > 0  # it reads the states below its tuned layers
+        loader = make_loader(store, split, batch_size, shuffle=False, modalities=model.config.modalities,
+                             transcripts=(transcript,), hidden=hidden)
+        runs.append(predict(model, loader, ctx))
     errors = [r.expected_error for r in runs]
     return SeedScores(runs[0].ids, runs[0].y_true, np.stack([r.y_pred for r in runs]),
                       None if any(e is None for e in errors) else np.stack(errors))

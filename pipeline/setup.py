@@ -13,6 +13,7 @@ from typing import Any
 
 from .data.store import Manifest, read_manifest
 from .datasets import DATASETS, PRESETS
+from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources
 from .metrics import metric_names
 from .modalities import MODALITIES
 from .model import ModelConfig, SentimentModel, TextBackbone, model_config_from_params, own_config, registry
@@ -64,6 +65,8 @@ class TrainConfig:
     compile: str = ""  # torch.compile mode for the training step: "" (eager) or one of COMPILE_MODES
     finetune_text: bool = False  # train the text encoder with DSRF, from the store's token ids
     text_lr: float = 2e-5  # its learning rate (the rest of the model keeps lr)
+    tune_text_layers: int = 0  # k > 0: train only the text encoder's top k layers, on the store's states below them
+    transcripts: tuple[str, ...] = (DEFAULT_TRANSCRIPT,)  # the transcript sources drawn per train clip and epoch
     # Training-time perturbation (pipeline/augment.py), off at 0: a (clip, modality) dropped with this
     # probability; this fraction of clips with one modality replaced by noise / by another clip's.
     modality_dropout: float = 0.0
@@ -89,6 +92,9 @@ class TrainConfig:
                              f"meet (e.g. the first node's address and a free port), got {self.rdzv_endpoint!r}")
         if self.text_lr <= 0:
             raise ValueError(f"train.text_lr: {self.text_lr} must be positive")
+        if self.tune_text_layers < 0 or (self.tune_text_layers and self.finetune_text):
+            raise ValueError(f"train.tune_text_layers: {self.tune_text_layers} must be >= 0, and 0 when train.finetune_text "
+                             "tunes the whole encoder")
         if self.compile and self.compile not in COMPILE_MODES:
             raise ValueError(f"train.compile: {self.compile!r} is not \"\" (eager) or one of {list(COMPILE_MODES)}")
         self.perturbation  # checks the three rates
@@ -148,6 +154,11 @@ def store_manifest(setup: TrainSetup) -> Manifest:
     missing = [m for m in setup.modalities if m not in manifest.modalities]
     if missing:
         raise ValueError(f"data.modalities: {missing} not in the store (it has {list(manifest.modalities)})")
+    check_sources(cfg.transcripts, manifest.transcripts, "train.transcripts", f"the store {cfg.store}")
+    if cfg.tune_text_layers and manifest.text_hidden != cfg.tune_text_layers:
+        raise ValueError(f"train.tune_text_layers: {cfg.tune_text_layers}, but the store {cfg.store} holds the text states below "
+                         f"the top {manifest.text_hidden} layers; set features.text.top_layers: {cfg.tune_text_layers} and rerun "
+                         "`pipeline features` and `pipeline tensors`")
     if cfg.fixed_shapes and manifest.splits["train"] < cfg.batch_size:
         raise ValueError(f"train.compile {cfg.compile}: full batches only, and the train split has "
                          f"{manifest.splits['train']} clips, fewer than train.batch_size {cfg.batch_size}")
@@ -165,7 +176,8 @@ def build_model(setup: TrainSetup, manifest: Manifest) -> SentimentModel:
     if setup.train.preset:
         overrides["hidden"] = PRESETS[setup.train.preset].hidden
     model_config = dataclasses.replace(setup.model, **overrides)
-    backbone = text_backbone(manifest, setup) if setup.train.finetune_text else None
+    tuned = setup.train.finetune_text or setup.train.tune_text_layers
+    backbone = text_backbone(manifest, setup) if tuned else None
     own = registry.for_store(setup.own, manifest.splits.get("train", 0))
     return registry.build_model(model_config, own, backbone)
 
@@ -184,4 +196,4 @@ def text_backbone(manifest: Manifest, setup: TrainSetup) -> TextBackbone:
                          "`pipeline features`, which keeps the ids, then rerun `pipeline tensors`)")
     norm = manifest.norm.get("t")
     folder = resolve_model(text["model"], "features.text.model")
-    return TextBackbone.pretrained(str(folder), norm.mean if norm else None, norm.std if norm else None)
+    return TextBackbone.pretrained(str(folder), norm.mean if norm else None, norm.std if norm else None, setup.train.tune_text_layers)

@@ -158,10 +158,11 @@ def seed_loaders(setup: TrainSetup, ctx: Context, seed: int) -> Loaders:
     """This process's share of the train and valid splits, each batch `batch_size` / world size."""
     cfg = setup.train
     per_rank_batch = max(1, cfg.batch_size // ctx.world_size)
-    args = dict(modalities=setup.modalities, num_workers=cfg.num_workers, distributed=ctx.distributed)
+    args = dict(modalities=setup.modalities, num_workers=cfg.num_workers, distributed=ctx.distributed,
+                hidden=cfg.tune_text_layers > 0)
     return Loaders(
         make_loader(cfg.store, "train", per_rank_batch, shuffle=True, seed=seed,
-                    drop_last=cfg.fixed_shapes, fixed_length=cfg.fixed_shapes, **args),
+                    drop_last=cfg.fixed_shapes, fixed_length=cfg.fixed_shapes, transcripts=cfg.transcripts, **args),
         make_loader(cfg.store, "valid", per_rank_batch, shuffle=False, seed=seed, **args),
     )
 

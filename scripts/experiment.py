@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 EVIDENCE = ROOT / "data" / "evidence"
 DONE = ".params.done"  # the params text the run's metrics came from
+TRAIN_SECONDS = "train_seconds.txt"  # wall-clock seconds of the run's train stage (all seeds)
 SUMMARY = "metrics_seeds.json"  # evaluate's {split: {metric: mean, metric_std, per_seed}}
 
 
@@ -64,7 +66,9 @@ def train_and_evaluate(folder: Path, params: dict[str, Any]) -> dict[str, Any]:
     if not (done.is_file() and done.read_text() == text and (folder / SUMMARY).is_file()):
         done.unlink(missing_ok=True)
         (folder / "params.yaml").write_text(text)
+        start = time.perf_counter()
         stage("train", folder / "params.yaml", folder)
+        (folder / TRAIN_SECONDS).write_text(f"{time.perf_counter() - start:.1f}\n")
         stage("evaluate", folder / "params.yaml", folder)
         done.write_text(text)
     return json.loads((folder / SUMMARY).read_text())

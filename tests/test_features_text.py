@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.features.clip import Transcript, Word
 from pipeline.features.config import TextConfig
-from pipeline.features.text import text_features
+from pipeline.features.text import text_features, text_width
 
 from .features_support import tiny_bert
 
@@ -45,3 +45,12 @@ def test_packaged_minilm_gives_384_d_states():
     features = text_features(Transcript("anyhow it was really good", "en", WORDS), TextConfig())
     assert features.values.shape == (9, 384) and features.dim == 384
     assert features.values.std() > 0.1
+
+
+@pytest.mark.slow
+def test_packaged_mpnet_gives_768_d_states():
+    """all-mpnet-base-v2 from its five split-zip wheels (requirements-nodeps.txt), offline."""
+    settings = TextConfig(model="all-mpnet-base-v2")
+    features = text_features(Transcript("anyhow it was really good", "en", WORDS), settings)
+    assert features.values.shape[1] == 768 and text_width(settings) == 768
+    assert len(features.values) == len(features.tokens) >= 7 and features.values.std() > 0.05

@@ -22,7 +22,8 @@ from safetensors import SafetensorError
 from .clips import CLIPS_CSV
 from .config import DataConfig, TensorConfig
 from .importers import IMPORTERS, importer
-from .source import SPLITS, SUBLABELS, TOKENS, Entry, Source
+from .source import HIDDEN, SPLITS, SUBLABELS, TOKENS, Entry, Source
+from .transcripts import DEFAULT, keyed
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
 
 REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's text set is)
@@ -126,12 +127,13 @@ def write_store(source: Source, data: DataConfig, tensors: TensorConfig, out_dir
     }
     sublabels = tuple(s for s in SUBLABELS if source.entries and s in source.entries[0].sublabels)
     tokens = source.tokens and "t" in modalities
+    hidden = source.hidden and "t" in modalities
 
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        rows, stats, skipped = write_rows(source, tmp, tensors, modalities, max_lengths, tokens, sublabels, progress)
+        rows, stats, skipped = write_rows(source, tmp, tensors, modalities, max_lengths, TextArrays(tokens, hidden), sublabels, progress)
         for name in REQUIRED_SPLITS:
             if name not in rows:
                 raise ValueError(f"{data.path}: split {name} has no readable clips")
@@ -153,6 +155,8 @@ def write_store(source: Source, data: DataConfig, tensors: TensorConfig, out_dir
         norm={m: s.norm() for m, s in stats.items()},
         sublabels=sublabels,
         text_tokens=tokens,
+        text_hidden=source.features["t"]["settings"].get("top_layers", 0) if hidden else 0,
+        transcripts=source.transcripts if "t" in modalities else (),
         source=source_info or {"format": source.format},
         extraction=source.extraction,
         skipped=skipped,
@@ -164,7 +168,7 @@ def write_store(source: Source, data: DataConfig, tensors: TensorConfig, out_dir
 
 
 def write_rows(source: Source, tmp: Path, tensors: TensorConfig, modalities: tuple[str, ...], max_lengths: dict[str, int],
-               tokens: bool, sublabels: tuple[str, ...], progress: Progress
+               text: TextArrays, sublabels: tuple[str, ...], progress: Progress
                ) -> tuple[dict[str, SplitRows], dict[str, RunningStats], list[str]]:
     """Every readable clip's padded rows appended to `tmp`/<split>/<modality>.npy: (the splits' small
     arrays, train's running statistics per normalized modality, the clips skipped)."""
@@ -174,7 +178,8 @@ def write_rows(source: Source, tmp: Path, tensors: TensorConfig, modalities: tup
     skipped = list(source.skipped)
     largest = float(np.finfo(tensors.dtype).max)  # float16 would turn larger values into inf
     padded = {m: np.zeros((max_lengths[m], source.dims[m]), np.float32) for m in modalities}  # (T_m, d_m), reused
-    padded_tokens = np.zeros(max_lengths["t"] if tokens else 0, np.int64)  # (T_t,), reused
+    padded_tokens = np.zeros(max_lengths["t"] if text.tokens else 0, np.int64)  # (T_t,), reused
+    text_sources = (DEFAULT, *source.transcripts) if "t" in modalities else ()
     try:
         for index, entry in enumerate(progress(source.entries)):
             try:
@@ -193,9 +198,8 @@ def write_rows(source: Source, tmp: Path, tensors: TensorConfig, modalities: tup
                     stats[m].add(x)
                 writers.write_row(entry.split, m, pad_into(padded[m], x), tensors.dtype)
                 split.lengths.setdefault(m, []).append(len(x))
-            if tokens:
-                ids = truncate(token_ids(values.get(TOKENS), entry), max_lengths["t"], tensors.truncate_of("t"))  # (L,)
-                writers.write_row(entry.split, TOKENS, pad_into(padded_tokens, ids), "int64")
+            for name in text_sources:
+                write_text_rows(writers, values, entry, name, text, tensors, padded["t"], padded_tokens, split)
             split.ids.append(entry.id)
             split.labels.append(entry.label)
             for s in sublabels:
@@ -205,6 +209,31 @@ def write_rows(source: Source, tmp: Path, tensors: TensorConfig, modalities: tup
         writers.abandon()
         raise
     return rows, stats, skipped
+
+
+@dataclass(frozen=True)
+class TextArrays:
+    """Which of the text's companion arrays the store keeps, beside its rows."""
+    tokens: bool  # the input ids (train.finetune_text)
+    hidden: bool  # the states below the tuned layers (train.tune_text_layers)
+
+
+def write_text_rows(writers: RowWriters, values: dict, entry: Entry, source_name: str, text: TextArrays, tensors: TensorConfig,
+                    padded: np.ndarray, padded_tokens: np.ndarray, split: SplitRows) -> None:
+    """One transcript's rows of a clip: another transcript's features (t@<source>; the default's are
+    written with the modalities), and either transcript's token ids and lower states when kept.
+    Another transcript's rows stay out of the statistics: the model reads them as it reads the text."""
+    key, policy, max_len = keyed("t", source_name), tensors.truncate_of("t"), len(padded)
+    if source_name != DEFAULT:
+        x = truncate(checked_values(values.get(key), entry, key, padded.shape[1], tensors.nonfinite), max_len, policy)
+        writers.write_row(entry.split, key, pad_into(padded, x), tensors.dtype)
+        split.lengths.setdefault(key, []).append(len(x))
+    if text.tokens:
+        ids = truncate(token_ids(values.get(keyed(TOKENS, source_name)), entry, key), max_len, policy)  # (L,)
+        writers.write_row(entry.split, keyed(TOKENS, source_name), pad_into(padded_tokens, ids), "int64")
+    if text.hidden:
+        below = checked_values(values.get(keyed(HIDDEN, source_name)), entry, key, padded.shape[1], tensors.nonfinite)
+        writers.write_row(entry.split, keyed(HIDDEN, source_name), pad_into(padded, truncate(below, max_len, policy)), tensors.dtype)
 
 
 class RowWriters:
@@ -270,11 +299,11 @@ def checked_values(x: np.ndarray | None, entry: Entry, m: str, dim: int, nonfini
     return x.astype(np.float32, copy=False)
 
 
-def token_ids(ids: np.ndarray | None, entry: Entry) -> np.ndarray:
-    """(L,) int64 input ids of the text rows, one per row."""
+def token_ids(ids: np.ndarray | None, entry: Entry, text: str = "t") -> np.ndarray:
+    """(L,) int64 input ids of the text rows (of `text`: t, or another transcript's t@<source>), one per row."""
     ids = np.zeros(0, np.int64) if ids is None else np.asarray(ids, np.int64)
-    if ids.shape != (entry.lengths["t"],):
-        raise ValueError(f"{entry.where}: {len(ids)} text token ids for {entry.lengths['t']} text rows")
+    if ids.shape != (entry.lengths[text],):
+        raise ValueError(f"{entry.where}: {len(ids)} text token ids for {entry.lengths[text]} rows of {text}")
     return ids
 
 
@@ -290,9 +319,9 @@ def truncate(x: np.ndarray, max_len: int, policy: str) -> np.ndarray:
 
 
 def save_split(folder: Path, split: SplitRows, modalities: tuple[str, ...]) -> None:
-    lengths = {m: np.asarray(split.lengths[m], np.int64) for m in modalities}  # (N,)
-    for m in modalities:
-        np.save(folder / f"{m}_lengths.npy", lengths[m])
+    lengths = {m: np.asarray(n, np.int64) for m, n in split.lengths.items()}  # (N,), the other transcripts' too
+    for m, n in lengths.items():
+        np.save(folder / f"{m}_lengths.npy", n)
     np.save(folder / "present.npy", np.stack([lengths[m] > 0 for m in modalities], axis=1))  # (N, M)
     np.save(folder / "labels.npy", np.asarray(split.labels, np.float32))
     for s, values in split.sublabels.items():

@@ -4,20 +4,23 @@
 `label_T, label_A, label_V`. Each folder is read with `pipeline.features.clip.load_clip`. Text-only
 datasets arrive the same way, with clips that carry only "t". A clip whose folder is missing or
 unfinished is reported and skipped; features of different widths or extractors are an error,
-since they cannot share one model.
+since they cannot share one model. The other transcripts of a clip (modalities `t@<source>`,
+pipeline/data/transcripts.py) come with its text when every clip has them.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..features.cache import content_hash
 from ..features.clip import ARRAYS, EXTRACTION, HEADER, load_clip
 from .config import DataConfig
-from .source import SUBLABELS, TOKENS, Entry, Source, parse_split
+from .source import HIDDEN, SUBLABELS, TOKENS, Entry, Source, parse_split
+from .transcripts import DEFAULT, keyed
 
 CLIPS_CSV = "clips.csv"
 REQUIRED = ("video_id", "clip_id", "label", "mode", "folder")
@@ -58,6 +61,8 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     dims: dict[str, int] = {}
     features: dict[str, dict[str, Any]] = {}
     tokens = "t" in modalities  # until a clip with text rows lacks their input ids
+    hidden = "t" in modalities  # until one lacks the states below the tuned layers
+    sources: list[str] | None = None  # the other transcripts every clip read so far carries
     for number, row in enumerate(rows, start=2):  # line 1 is the header
         where = f"{table}:{number}"
         clip_dir = table.parent / row["folder"]
@@ -66,29 +71,38 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
             skipped.append(f"{where}: {clip_dir} has no {HEADER} (extraction missing or unfinished)")
             continue
         try:
-            lengths, described, has_ids = _read_header(header_file, modalities)
-            tokens = tokens and has_ids
+            header = _read_header(header_file, modalities)
         except (ValueError, KeyError, TypeError) as error:
             skipped.append(f"{where}: {header_file} is unreadable ({type(error).__name__}: {error})")
             continue
-        for m, (dim, extraction) in described.items():
-            _check_same(where, m, dim, extraction, dims, features)
-        entries.append(_entry(row, sublabels, lengths, where, clip_dir))
+        tokens, hidden = tokens and header.tokens, hidden and header.hidden
+        if "t" in modalities:
+            sources = header.transcripts if sources is None else [s for s in sources if s in header.transcripts]
+        for m, (dim, extraction) in header.described.items():
+            _check_same(where, m.partition("@")[0], dim, extraction, dims, features)
+        entries.append(_entry(row, sublabels, header.lengths, where, clip_dir))
         folders.append(clip_dir)
 
     kept = tuple(m for m in modalities if m in dims)
     if not kept:
         raise ValueError(f"{table}: no clip carries any of the modalities {list(modalities)}")
     for entry in entries:
-        entry.lengths = {m: entry.lengths[m] for m in kept}
+        entry.lengths = {m: n for m, n in entry.lengths.items() if m.partition("@")[0] in kept}
 
-    tokens = tokens and "t" in kept
+    tokens, hidden = tokens and "t" in kept, hidden and "t" in kept
+    transcripts = tuple(sources or ()) if "t" in kept else ()
 
     def load(index: int) -> dict:
         clip = load_clip(folders[index])
         values = {m: clip.modalities[m].values for m in kept if m in clip.modalities}
-        if tokens and "t" in clip.modalities:
-            values[TOKENS] = clip.modalities["t"].tokens
+        for source in transcripts:
+            values[keyed("t", source)] = clip.modalities[keyed("t", source)].values
+        for source in (DEFAULT, *transcripts):
+            text = clip.modalities.get(keyed("t", source))
+            if tokens and text is not None:
+                values[keyed(TOKENS, source)] = text.tokens
+            if hidden and text is not None:
+                values[keyed(HIDDEN, source)] = text.hidden
         return values
 
     record = table.parent / EXTRACTION
@@ -100,7 +114,9 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
         load=load,
         skipped=skipped,
         tokens=tokens,
+        hidden=hidden,
         extraction=json.loads(record.read_text()) if record.is_file() else None,
+        transcripts=transcripts,
     )
 
 
@@ -128,13 +144,26 @@ def _read_table(table: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(columns), list(reader)
 
 
-def _read_header(header_file: Path, modalities: tuple[str, ...]) -> tuple[dict[str, int], dict[str, tuple[int, dict]], bool]:
-    """A clip's features.json: (rows per modality, 0 when absent; (width, extraction) of those present;
-    whether its text rows, if any, carry their input ids)."""
+@dataclass
+class ClipHeader:
+    """What a clip's features.json says of the modalities asked for."""
+    lengths: dict[str, int]  # rows per modality, 0 when absent; the other transcripts' (t@<source>) too
+    described: dict[str, tuple[int, dict[str, Any]]]  # (width, extraction) of those present
+    tokens: bool  # its text rows, if any, carry their input ids
+    hidden: bool  # ... and the states below the tuned layers
+    transcripts: list[str]  # the other transcripts' sources it carries
+
+
+def _read_header(header_file: Path, modalities: tuple[str, ...]) -> ClipHeader:
     info = json.loads(header_file.read_text())["modalities"]
     lengths = {m: int(info[m]["frames"]) if m in info and info[m]["present"] else 0 for m in modalities}
     described = {m: _described(info[m]) for m in modalities if lengths[m]}
-    return lengths, described, not lengths.get("t") or bool(info["t"].get("tokens", False))
+    others = [m for m in info if m.startswith("t@")] if "t" in modalities else []
+    lengths |= {m: int(info[m]["frames"]) for m in others}
+    described |= {m: _described(info[m]) for m in others if info[m]["frames"]}
+    has_text = bool(lengths.get("t"))
+    return ClipHeader(lengths, described, not has_text or bool(info["t"].get("tokens", False)),
+                      not has_text or bool(info["t"].get("hidden", False)), [m.partition("@")[2] for m in others])
 
 
 def _described(meta: dict) -> tuple[int, dict[str, Any]]:

@@ -5,6 +5,9 @@ Layout (one folder per split, a manifest at the root):
     <split>/<m>.npy            (N, T_m, d_m) float32|float16, zero-padded after lengths[m]
     <split>/<m>_lengths.npy    (N,) int64, valid steps; 0 = the clip lacks modality m
     <split>/t_tokens.npy       (N, T_t) int64, the text rows' input ids, where the features kept them
+    <split>/t_hidden.npy       (N, T_t, d_t) the text encoder's states below its top `text_hidden` layers, where kept
+    <split>/t@<s>.npy, t@<s>_lengths.npy, t_tokens@<s>.npy, t_hidden@<s>.npy
+                               the same for each other transcript source s (manifest `transcripts`)
     <split>/present.npy        (N, M) bool, in manifest.modalities order
     <split>/labels.npy         (N,) float32 (and label_T|A|V.npy where the dataset gives them)
     <split>/ids.json           N clip ids "<video_id>/<clip_id>"
@@ -46,6 +49,8 @@ class Manifest:
     norm: dict[str, Norm]  # m -> train statistics; absent = not normalized
     sublabels: tuple[str, ...] = ()  # among "T", "A", "V"
     text_tokens: bool = False  # t_tokens.npy is there: the text encoder can be fine-tuned on this store
+    text_hidden: int = 0  # k > 0: t_hidden.npy holds the states below the encoder's top k layers (train.tune_text_layers)
+    transcripts: tuple[str, ...] = ()  # other transcript sources, beside the default `text` (pipeline/data/transcripts.py)
     source: dict[str, Any] = field(default_factory=dict)  # format, path, file fingerprints
     # The transcribe and features settings of a store built by this pipeline's extraction, which a
     # checkpoint keeps so predict can repeat them; None for imported features (MMSA, CSD).
@@ -67,7 +72,8 @@ def read_manifest(store_dir: str | Path) -> Manifest:
         if raw.get("version") != STORE_VERSION:
             raise ValueError(f"store version {raw.get('version')}, this code reads {STORE_VERSION}; rebuild it")
         raw["norm"] = {m: Norm(**n) for m, n in raw["norm"].items()}
-        for key in ("modalities", "label_range", "sublabels"):
+        raw.setdefault("transcripts", ())  # stores written before several transcripts
+        for key in ("modalities", "label_range", "sublabels", "transcripts"):
             raw[key] = tuple(raw[key])
         return Manifest(**raw)
     except (ValueError, KeyError, TypeError) as error:

@@ -4,7 +4,9 @@ A clip folder holds `transcript.json`, `features.json` (per modality: present, d
 extractor, model, settings, and `tokens` where token ids are kept) and `features.safetensors` (per
 modality `<m>` (T, d) float32 and `<m>_times` (T, 2) start/end seconds; for vision also `v_face`
 (T,) 1 where a face was found; for text also `t_tokens` (T,) the encoder's input ids, which
-fine-tuning the text encoder reads).
+fine-tuning the text encoder reads, and with `features.text.top_layers` k, `t_hidden` (T, d) its
+states below the top k layers, which tuning only those reads). Another transcript of the clip
+(label.csv `text_<source>`) is the modality `t@<source>`, stored like `t`.
 Writes are atomic: a killed run never leaves a half-written clip behind.
 """
 from __future__ import annotations
@@ -50,21 +52,25 @@ class ModalityFeatures:
     settings: dict[str, Any] = field(default_factory=dict)
     face: np.ndarray | None = None  # vision only: (T,) bool, a face was found in that frame
     tokens: np.ndarray | None = None  # text only: (T,) int64 input ids, one per row
+    hidden: np.ndarray | None = None  # text only, with features.text.top_layers k: (T, d) float32 states below the top k layers
 
     def side_arrays(self) -> dict[str, np.ndarray]:
-        """The optional per-row arrays by name, as stored ("face" uint8, "tokens" int64)."""
+        """The optional per-row arrays by name, as stored ("face" uint8, "tokens" int64, "hidden" float32)."""
         arrays = {}
         if self.face is not None:
             arrays["face"] = np.ascontiguousarray(self.face, dtype=np.uint8)
         if self.tokens is not None:
             arrays["tokens"] = np.ascontiguousarray(self.tokens, dtype=np.int64)
+        if self.hidden is not None:
+            arrays["hidden"] = np.ascontiguousarray(self.hidden, dtype=np.float32)
         return arrays
 
     @staticmethod
     def side_fields(arrays: dict[str, np.ndarray], prefix: str = "") -> dict[str, np.ndarray | None]:
-        """`face` and `tokens` keyword arguments from arrays stored by `side_arrays` (under `prefix`)."""
-        face, tokens = arrays.get(f"{prefix}face"), arrays.get(f"{prefix}tokens")
-        return {"face": None if face is None else face.astype(bool), "tokens": tokens}
+        """`face`, `tokens` and `hidden` keyword arguments from arrays stored by `side_arrays` (under `prefix`)."""
+        face = arrays.get(f"{prefix}face")
+        return {"face": None if face is None else face.astype(bool), "tokens": arrays.get(f"{prefix}tokens"),
+                "hidden": arrays.get(f"{prefix}hidden")}
 
     @property
     def present(self) -> bool:
@@ -95,6 +101,7 @@ class ClipFeatures:
                     "model": f.model,
                     "settings": f.settings,
                     **({"tokens": True} if f.tokens is not None else {}),
+                    **({"hidden": True} if f.hidden is not None else {}),
                 }
                 for m, f in self.modalities.items()
             },

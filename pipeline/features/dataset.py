@@ -3,7 +3,8 @@
 Layout (the CH-SIMS / MMSA-FET convention): `<data>/label.csv` with `video_id, clip_id, text, label, mode` (optional
 `start, end, label_T, label_A, label_V`) and clips at `<data>/<video_id>/<clip_id>.<ext>`. A
 label.csv with a `text` column and no clip file at all is a text-only dataset: only text
-features are extracted, from `text`.
+features are extracted, from `text`. Columns `text_<source>` are other transcripts of the same clip
+(pipeline/data/transcripts.py): each is encoded too, as the clip's modality `t@<source>`.
 
 Written into the output folder: one folder `<video_id>/<clip_id>/` per clip (`save_clip`, or a
 transcript JSON for the transcribe stage), `clips.csv` (`video_id,clip_id,label,mode,folder`
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-
+from ..data.transcripts import PREFIX, transcript_sources
 from ..files import remove_partial
 from ..threads import set_threads
 from .cache import PartCache
@@ -48,6 +49,7 @@ class Row:
     text: str | None
     duration: float  # end - start when label.csv has them, else 0
     sublabels: dict[str, str]
+    transcripts: dict[str, str] = field(default_factory=dict)  # source -> label.csv's `text_<source>`
 
 
 @dataclass
@@ -81,6 +83,7 @@ def read_label_csv(data: Path) -> tuple[list[Row], list[tuple[str, str, str, str
         missing = [c for c in ("video_id", "clip_id", "label", "mode") if c not in columns]
         if missing:
             raise ValueError(f"{table}: missing column(s) {missing}")
+        sources = transcript_sources(columns, str(table))
         records = list(reader)
     rows, failures, seen = [], [], {}
     for line, record in enumerate(records, start=2):
@@ -101,7 +104,8 @@ def read_label_csv(data: Path) -> tuple[list[Row], list[tuple[str, str, str, str
                 failures.append((video_id, clip_id, "input", f"{where}: start/end are not numbers"))
                 continue
         sublabels = {c: record[c] for c in SUBLABELS if c in columns}
-        rows.append(Row(line, video_id, clip_id, record["label"], record["mode"], record.get("text"), duration, sublabels))
+        transcripts = {source: record[PREFIX + source] or "" for source in sources}
+        rows.append(Row(line, video_id, clip_id, record["label"], record["mode"], record.get("text"), duration, sublabels, transcripts))
     return rows, failures, columns
 
 
@@ -144,7 +148,7 @@ def run_features(settings: FeaturesConfig, asr: TranscribeConfig, shard: tuple[i
     for row, media in jobs:
         done = Path(settings.transcripts) / row.video_id / f"{row.clip_id}.json"
         transcript = read_transcript(done) if done.is_file() else None
-        work.append((row, ClipInput(media, row.text, row.duration, transcript), asr, settings))
+        work.append((row, ClipInput(media, row.text, row.duration, transcript, row.transcripts), asr, settings))
     _run(work, _features_job, settings, "features", report, progress)
     _write_tables(Path(settings.out), report, shard, with_clips=True)
     record = json.dumps(extraction_record(asr, settings), indent=1, sort_keys=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.transcripts import keyed
 from .align import align_to_words
 from .cache import PartCache, content_hash, text_hash
 from .clip import ClipFeatures, ModalityFeatures, Transcript
@@ -24,6 +25,7 @@ from .config import FeaturesConfig, TranscribeConfig, settings_key
 from .media import MediaInfo, load_audio, probe
 from .registry import acoustic_backend, asr_backend, check_backends, face_backend, text_backend, transcribe
 from .text import CACHE_VERSION as TEXT_CACHE_VERSION
+from .transcribe import UNKNOWN_LANGUAGE, spread_words
 
 STEPS = ("probe", "audio", "transcribe", "text", "acoustic", "face", "align")
 
@@ -45,6 +47,7 @@ class ClipInput:
     text: str | None = None  # the given transcript, for transcribe backend `given`
     duration: float = 0.0  # seconds, for text-only clips (label.csv end - start)
     transcript: Transcript | None = None  # already transcribed (the transcribe stage's output)
+    transcripts: dict[str, str] = field(default_factory=dict)  # other transcripts (source -> text): modalities t@<source>
 
 
 @dataclass
@@ -127,6 +130,8 @@ def extract_clip(source: ClipInput, asr: TranscribeConfig, settings: FeaturesCon
             faces = pool.submit(_face_step, clip, keys["v"], settings)
         transcript, keys["transcript"] = transcript_of(clip, asr, warnings)
         modalities = _text_and_audio(clip, transcript, asr, settings, wanted, keys, warnings)
+        if "t" in wanted:
+            modalities |= _other_transcripts(clip, settings, keys)
         if has_video:
             modalities["v"] = faces.result()
             if not modalities["v"].face.any():
@@ -167,6 +172,19 @@ def _text_and_audio(clip: _Clip, transcript: Transcript, asr: TranscribeConfig, 
             modalities["a"] = audio
         else:
             modalities["a"] = missing(*acoustic_backend(settings.audio).names(settings.audio))
+    return modalities
+
+
+def _other_transcripts(clip: _Clip, settings: FeaturesConfig, keys: dict[str, str]) -> dict[str, ModalityFeatures]:
+    """The text features of each other transcript (label.csv `text_<source>`), its words spread over
+    the clip as a given transcript's are: modality `t@<source>`. An empty one has zero rows."""
+    modalities = {}
+    for source, text in clip.source.transcripts.items():
+        name = keyed("t", source)
+        other = spread_words(text, clip.duration, UNKNOWN_LANGUAGE)
+        keys[name] = settings_key(settings.text, _digest(other), TEXT_CACHE_VERSION)
+        with clip.step("text"):
+            modalities[name] = clip.cached(name, keys[name], lambda: text_backend(settings.text).features(other, settings.text))
     return modalities
 
 

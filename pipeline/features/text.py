@@ -4,7 +4,8 @@ The transcript's words are tokenized as pre-split words, so every sub-word token
 word it came from and takes that word's start/end time. Special tokens ([CLS], [SEP]) are kept,
 as in the MMSA/CMU BERT features, and span the whole utterance (first word start to last word end).
 The input ids are kept beside the states (one per row), so the encoder can be fine-tuned later
-on exactly the tokens these states came from.
+on exactly the tokens these states came from; with `features.text.top_layers` k, so are the states
+below the top k layers, so that tuning only those layers need not run the ones below each epoch.
 """
 from __future__ import annotations
 
@@ -41,18 +42,25 @@ def text_features(transcript: Transcript, settings: TextConfig) -> ModalityFeatu
     dim = model.config.hidden_size
     if not words:
         return ModalityFeatures(np.zeros((0, dim), np.float32), np.zeros((0, 2), np.float32), EXTRACTOR, settings.model,
-                                _settings(settings), tokens=np.zeros(0, np.int64))
+                                _settings(settings), tokens=np.zeros(0, np.int64),
+                                hidden=np.zeros((0, dim), np.float32) if settings.top_layers else None)
     # A longer max_length than the model's position table would fail inside the model: cap it.
     limit = min(settings.max_length, getattr(model.config, "max_position_embeddings", settings.max_length))
     encoded = tokenizer([w.word for w in words], is_split_into_words=True, truncation=True, max_length=limit, return_tensors="pt")
+    layers = model.config.num_hidden_layers
+    if settings.top_layers > layers:
+        raise ValueError(f"features.text.top_layers: {settings.top_layers} is more than the {layers} layers of {settings.model}")
     with torch.inference_mode():
-        states = model(**encoded).last_hidden_state[0].numpy()  # (T, d)
+        out = model(**encoded, output_hidden_states=settings.top_layers > 0)
+    states = out.last_hidden_state[0].numpy()  # (T, d)
+    # hidden_states[i] is the input of layer i (0: the embeddings): the top k layers read hidden_states[L - k].
+    hidden = out.hidden_states[layers - settings.top_layers][0].numpy().astype(np.float32) if settings.top_layers else None  # (T, d)
     whole = (words[0].start, words[-1].end)
     times = np.array(
         [whole if i is None else (words[i].start, words[i].end) for i in encoded.word_ids(0)], np.float32
     )  # (T, 2)
     tokens = encoded["input_ids"][0].numpy().astype(np.int64)  # (T,)
-    return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings), tokens=tokens)
+    return ModalityFeatures(states.astype(np.float32), times, EXTRACTOR, settings.model, _settings(settings), tokens=tokens, hidden=hidden)
 
 
 def text_width(settings: TextConfig) -> int:
@@ -63,4 +71,5 @@ def text_width(settings: TextConfig) -> int:
 
 
 def _settings(settings: TextConfig) -> dict:
-    return {"max_length": settings.max_length, "layer": "last_hidden_state", "special_tokens": True}
+    tuned = {"top_layers": settings.top_layers} if settings.top_layers else {}  # absent at 0: older stores stay equal
+    return {"max_length": settings.max_length, "layer": "last_hidden_state", "special_tokens": True, **tuned}
