@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,32 +93,36 @@ def read_clips(folder: Path, modalities: tuple[str, ...]) -> Source:
     tokens, hidden = tokens and "t" in kept, hidden and "t" in kept
     transcripts = tuple(sources or ()) if "t" in kept else ()
 
-    def load(index: int) -> dict:
-        clip = load_clip(folders[index])
-        values = {m: clip.modalities[m].values for m in kept if m in clip.modalities}
-        for source in transcripts:
-            values[keyed("t", source)] = clip.modalities[keyed("t", source)].values
-        for source in (DEFAULT, *transcripts):
-            text = clip.modalities.get(keyed("t", source))
-            if tokens and text is not None:
-                values[keyed(TOKENS, source)] = text.tokens
-            if hidden and text is not None:
-                values[keyed(HIDDEN, source)] = text.hidden
-        return values
-
     record = table.parent / EXTRACTION
     return Source(
         format="features",
         entries=entries,
         dims=dims,
         features=features,
-        load=load,
+        load=partial(_load, folders, kept, transcripts, tokens, hidden),
         skipped=skipped,
         tokens=tokens,
         hidden=hidden,
         extraction=json.loads(record.read_text()) if record.is_file() else None,
         transcripts=transcripts,
     )
+
+
+def _load(folders: list[Path], kept: tuple[str, ...], transcripts: tuple[str, ...], tokens: bool, hidden: bool,
+          index: int) -> dict:
+    """The arrays of clip `index`: its modalities, the other transcripts' rows, and each transcript's
+    token ids and lower states where the store keeps them."""
+    clip = load_clip(folders[index])
+    values = {m: clip.modalities[m].values for m in kept if m in clip.modalities}
+    for source in transcripts:
+        values[keyed("t", source)] = clip.modalities[keyed("t", source)].values
+    for source in (DEFAULT, *transcripts):
+        text = clip.modalities.get(keyed("t", source))
+        if tokens and text is not None:
+            values[keyed(TOKENS, source)] = text.tokens
+        if hidden and text is not None:
+            values[keyed(HIDDEN, source)] = text.hidden
+    return values
 
 
 def _entry(row: dict[str, str], sublabels: list[str], lengths: dict[str, int], where: str, clip_dir: Path) -> Entry:
