@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.model import MODEL_NAMES  # noqa: E402
-from scripts.experiment import EVIDENCE, mean_std, project_params, train_and_evaluate, with_overrides  # noqa: E402
+from scripts.experiment import EVIDENCE, mean_std, project_params, text_dataset_params, train_and_evaluate, with_overrides  # noqa: E402
 
 SHOWN = ("mae", "corr", "acc2_non0", "acc7")
 WORK = EVIDENCE / "baselines"
@@ -35,7 +35,7 @@ def corpus(name: str, args: argparse.Namespace) -> tuple[Path, dict]:
     if name == "mosi-text":
         from scripts import mosi_text
 
-        params = mosi_text.dataset_params()
+        params = text_dataset_params(mosi_text.WORK)
         return mosi_text.build_store(params, args.csv), {**mosi_text.CHOSEN, "data.modalities": ["t"], "evaluate.splits": ["valid"]}
     if args.store is None:
         raise SystemExit("--corpus store: give --store PATH")

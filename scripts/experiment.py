@@ -42,6 +42,18 @@ def with_overrides(params: dict[str, Any], overrides: dict[str, Any]) -> dict[st
     return params
 
 
+def text_dataset_params(folder: Path) -> dict[str, Any]:
+    """Project params with the dataset (`folder`/raw), its features and its store moved into `folder`;
+    text only, valid only: the MOSI text evidence scripts' starting point."""
+    return with_overrides(project_params(), {
+        "data.path": str(folder / "raw"), "data.modalities": ["t"],
+        "transcribe.out": str(folder / "transcripts"), "transcribe.cache": str(folder / "cache"),
+        "features.out": str(folder / "features"), "features.cache": str(folder / "cache"),
+        "tensors.out": str(folder / "store"), "train.store": str(folder / "store"),
+        "evaluate.splits": ["valid"],
+    })
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """`train.lr=1e-3` -> ("train.lr", 0.001): the value is read as YAML, like `dvc exp run -S`."""
     key, sep, value = text.partition("=")

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.data.transcripts import DEFAULT, PREFIX, word_error_rate  # noqa: E402
 from pipeline.features.clip import atomic_write_bytes  # noqa: E402
-from scripts.experiment import EVIDENCE, TRAIN_SECONDS, mean_std, parse_override, project_params, stage, train_and_evaluate, with_overrides  # noqa: E402
+from scripts.experiment import EVIDENCE, TRAIN_SECONDS, mean_std, parse_override, stage, text_dataset_params, train_and_evaluate, with_overrides  # noqa: E402
 
 WORK = EVIDENCE / "mosi_asr"
 ASR = ("ibm", "speechbrain", "iflytek")
@@ -100,17 +100,6 @@ def corpus_wer(folder: Path) -> dict[str, dict[str, float]]:
         result[split] = {s: round(float(np.array([float(r[f"wer_{s}"]) for r in rows if r["mode"] == split]) @ words / words.sum()), 3)
                          for s in ASR}
     return result
-
-
-def dataset_params(folder: Path = WORK) -> dict:
-    """Project params with the dataset, its features and its store moved into `folder`; text only, valid only."""
-    return with_overrides(project_params(), {
-        "data.path": str(folder / "raw"), "data.modalities": ["t"],
-        "transcribe.out": str(folder / "transcripts"), "transcribe.cache": str(folder / "cache"),
-        "features.out": str(folder / "features"), "features.cache": str(folder / "cache"),
-        "tensors.out": str(folder / "store"), "train.store": str(folder / "store"),
-        "evaluate.splits": ["valid"],
-    })
 
 
 def store_name(params: dict) -> str:
@@ -217,7 +206,7 @@ def main() -> None:
         else:
             overrides = {**CHOSEN, **dict(parse_override(text) for text in args.set), "train.transcripts": args.train_on}
             # Overrides first: features.* ones choose the features and store this run reads.
-            params = build_store(with_overrides(dataset_params(), {**overrides, "train.seeds": args.seeds}))
+            params = build_store(with_overrides(text_dataset_params(WORK), {**overrides, "train.seeds": args.seeds}))
             name = run_name({**overrides, "train.seeds": args.seeds})
             train_and_evaluate(WORK / name, params)
             valid = evaluate_sources(WORK / name, params, tuple(args.score_on))

