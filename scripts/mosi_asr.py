@@ -5,6 +5,7 @@
     .venv/bin/python scripts/mosi_asr.py run --train-on text ibm speechbrain iflytek   # ASR augmentation
     .venv/bin/python scripts/mosi_asr.py run --set features.text.model=all-mpnet-base-v2 --set train.tune_text_layers=1
     .venv/bin/python scripts/mosi_asr.py table                                    # every run so far
+    .venv/bin/python scripts/mosi_asr.py trust                                    # confidence and uncertainty per transcript
 
 --csv has one row per MOSI train/valid segment: video_id, clip_id, mode, label, gold, ibm,
 speechbrain, iflytek (the gold transcript and three ASR systems' output). `build` writes it as a
@@ -29,10 +30,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
+from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from pipeline.data.loader import make_loader  # noqa: E402
 from pipeline.data.transcripts import DEFAULT, PREFIX, word_error_rate  # noqa: E402
 from pipeline.features.clip import atomic_write_bytes  # noqa: E402
 from scripts.experiment import EVIDENCE, TRAIN_SECONDS, mean_std, parse_override, stage, text_dataset_params, train_and_evaluate, with_overrides  # noqa: E402
@@ -181,6 +186,65 @@ def rises(runs: dict) -> str:
     return "\n".join(lines)
 
 
+def read_wer(folder: Path = WORK / "raw") -> dict[str, dict[str, float]]:
+    """{clip id: {ASR source: the clip's word error rate against gold}} from `build`'s wer.csv."""
+    with open(folder / "wer.csv", newline="", encoding="utf-8") as handle:
+        return {f"{r['video_id']}/{r['clip_id']}": {s: float(r[f"wer_{s}"]) for s in ASR} for r in csv.DictReader(handle)}
+
+
+@torch.no_grad()
+def text_signals(folder: Path, params: dict, source: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Valid read from `source`, mean over the run's seeds: (clip ids, the text modality's raw USF
+    uncertainties (N, 4), the expected absolute error (N,) where the models have an error head)."""
+    train = params["train"]
+    uncertainties, errors, ids = [], [], []
+    for seed in train["seeds"]:
+        model = model_from_checkpoint(load_checkpoint(folder / train["out"] / f"seed_{seed}.pt")).eval()
+        loader = make_loader(train["store"], "valid", 256, shuffle=False, modalities=model.config.modalities, transcripts=(source,))
+        u, e, ids = [], [], []
+        for batch in loader:
+            out = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens, index=batch.index)
+            u.append(out.uncertainty[:, model.config.modalities.index("t")].numpy())  # (B, 4)
+            e.append(None if out.expected_error is None else out.expected_error.numpy())
+            ids += batch.ids
+        uncertainties.append(np.concatenate(u))
+        errors.append(None if e[0] is None else np.concatenate(e))
+    error = None if errors[0] is None else np.mean(errors, axis=0)
+    return ids, np.mean(uncertainties, axis=0), error
+
+
+def trust_rows(name: str, run: dict, wer: dict[str, dict[str, float]]) -> list[str]:
+    """Per transcript source a run was scored on: the risk–coverage of its confidence against the
+    seed spread and a random ranking (MAE of the 50 % most confident clips over the MAE of all, AURC),
+    and, for an ASR source, Spearman's ρ per clip between the clip's WER and each text uncertainty
+    and the expected error."""
+    params = yaml.safe_load((WORK / name / "params.yaml").read_text())
+    rows = []
+    for source in run["valid"]:
+        summary = json.loads((WORK / name / f"metrics_seeds_{source}.json").read_text())["valid"]
+        ranked = summary["risk_coverage"]
+        mine = next(k for k in ranked if k.startswith("confidence"))
+        ratio = {k: f"{v['mae@50'] / v['mae@100']:.3f} ({v['aurc']:.3f})" for k, v in ranked.items()}
+        rho = ["–"] * 5
+        if source in ASR:
+            ids, u, e = text_signals(WORK / name, params, source)
+            rates = np.array([wer[i][source] for i in ids])
+            rho = [f"{spearmanr(rates, u[:, k]).statistic:+.2f}" for k in range(4)]
+            rho.append("–" if e is None else f"{spearmanr(rates, e).statistic:+.2f}")
+        rows.append(f"| {describe(run['set'])} | {source} | {summary['ensemble']['mae']:.3f} | {mine[len('confidence '):]} "
+                    f"{ratio[mine]} | {ratio['seed spread']} | {ratio['random']} | " + " | ".join(rho) + " |")
+    return rows
+
+
+def trust(runs: dict) -> str:
+    lines = ["| encoder, tuning, USF | scored on | ensemble MAE | confidence: MAE@50/MAE (AURC) | seed spread | random "
+             "| ρ(WER, u_e) | ρ(WER, u_c) | ρ(WER, u_a) | ρ(WER, u_n) | ρ(WER, expected error) |", "|---" * 11 + "|"]
+    wer = read_wer()
+    for name, run in runs.items():
+        lines += trust_rows(name, run, wer)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -194,15 +258,16 @@ def main() -> None:
     run.add_argument("--score-on", nargs="+", default=list(SOURCES), metavar="SOURCE", help="evaluate.transcript values")
     run.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     commands.add_parser("table", help="print every run so far, and each one's MAE rise on ASR transcripts")
+    commands.add_parser("trust", help="per run and transcript: the confidence's risk–coverage, and the text uncertainty against WER")
     args = parser.parse_args()
 
     try:
         if args.command == "build":
             folder = build_dataset(args.csv, args.out)
             print(f"{folder / 'label.csv'}, {folder / 'wer.csv'}; WER against gold: {json.dumps(corpus_wer(folder))}")
-        elif args.command == "table":
+        elif args.command in ("table", "trust"):
             runs = {path.parent.name: json.loads(path.read_text()) for path in sorted(WORK.glob(f"run-*/{RESULT}"))}
-            print(table(runs) + "\n\n" + rises(runs))
+            print(table(runs) + "\n\n" + rises(runs) if args.command == "table" else trust(runs))
         else:
             overrides = {**CHOSEN, **dict(parse_override(text) for text in args.set), "train.transcripts": args.train_on}
             # Overrides first: features.* ones choose the features and store this run reads.
