@@ -34,14 +34,16 @@ def clip_generator(seed: int, epoch: int, clip_id: str) -> torch.Generator:
 
 
 def perturb_batch(batch: Batch, p: Perturbation, seed: int, epoch: int) -> tuple[Batch, dict[str, float]]:
-    """A perturbed copy of a CPU `batch` (the original is left as it was), and the share of clips each
-    kind reached: {"dropped": clips with a modality dropped, "noised", "conflicting"}."""
+    """A perturbed copy of a CPU `batch` (the original is left as it was; its `corrupted` marks the
+    modalities noised or swapped, which a model may learn to flag: `loss.w_flag`), and the share of
+    clips each kind reached: {"dropped": clips with a modality dropped, "noised", "conflicting"}."""
     modalities = list(batch.inputs)
     size, count = len(batch), len(modalities)
     present = batch.present.clone()  # (B, M)
     inputs = {m: x.clone() for m, x in batch.inputs.items()}
     lengths = {m: n.clone() for m, n in batch.lengths.items()}
     tokens = None if batch.tokens is None else batch.tokens.clone()
+    corrupted = torch.zeros_like(present)  # (B, M)
     dropped = noised = conflicting = 0
     noisable = torch.tensor([not (m == "t" and tokens is not None) for m in modalities])  # (M,)
     for i, clip in enumerate(batch.ids):
@@ -62,6 +64,7 @@ def perturb_batch(batch: Batch, p: Perturbation, seed: int, epoch: int) -> tuple
         if kind < p.noise:
             steps = int(lengths[m][i])
             inputs[m][i, :steps] = torch.randn(steps, inputs[m].shape[-1], generator=g)
+            corrupted[i, modalities.index(m)] = True
             noised += 1
             continue
         others = [j for j in range(size) if j != i and batch.present[j, modalities.index(m)]]
@@ -72,9 +75,10 @@ def perturb_batch(batch: Batch, p: Perturbation, seed: int, epoch: int) -> tuple
         lengths[m][i] = batch.lengths[m][j]
         if m == "t" and tokens is not None:
             tokens[i] = batch.tokens[j]
+        corrupted[i, modalities.index(m)] = True
         conflicting += 1
     shares = {"dropped": dropped / size, "noised": noised / size, "conflicting": conflicting / size}
-    return dataclasses.replace(batch, inputs=inputs, lengths=lengths, present=present, tokens=tokens), shares
+    return dataclasses.replace(batch, inputs=inputs, lengths=lengths, present=present, tokens=tokens, corrupted=corrupted), shares
 
 
 def _pick(mask: torch.Tensor, g: torch.Generator) -> int:

@@ -268,7 +268,8 @@ def _train_epoch(model, forward, loader, optimizer, cfg: TrainConfig, ctx: Conte
                 sums[f"perturbed_{name}"] = sums.get(f"perturbed_{name}", 0.0) + share * len(batch)
         batch = batch.to(ctx.device)
         with autocast(ctx, cfg.bf16):
-            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels, tokens=batch.tokens, index=batch.index)
+            out = forward(batch.inputs, batch.lengths, batch.present, batch.labels, tokens=batch.tokens, index=batch.index,
+                          corrupted=batch.corrupted)
         if not torch.isfinite(out.loss):
             bad = [name for name, value in out.losses.items() if not torch.isfinite(value) and name != "total"]
             raise NonFiniteLoss(f"epoch {epoch}: loss term(s) {', '.join(bad) or 'total'} became NaN or infinite")

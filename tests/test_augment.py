@@ -38,6 +38,7 @@ def test_noise_replaces_one_present_modality_of_the_hit_clips():
     changed = torch.stack([(out.inputs[m] != original.inputs[m]).flatten(1).any(1) for m in DIMS], 1)  # (B, M)
     assert (changed.sum(1) <= 1).all() and not (changed & ~original.present).any()
     assert changed.any(1).float().mean() == pytest.approx(shares["noised"]) and 0.3 < shares["noised"] < 0.7
+    assert torch.equal(out.corrupted, changed)  # what a model may learn to flag
     for m in DIMS:  # only valid steps: the padding stays as it was
         steps = torch.arange(6)[None, :] >= original.lengths[m][:, None]
         assert torch.equal(out.inputs[m][steps], original.inputs[m][steps])
@@ -51,6 +52,7 @@ def test_conflict_gives_a_clip_another_clips_modality():
         m = next(m for m in DIMS if not torch.equal(out.inputs[m][i], original.inputs[m][i]))
         donors = [j for j in range(len(original)) if j != i and torch.equal(out.inputs[m][i], original.inputs[m][j])]
         assert donors and out.lengths[m][i] == original.lengths[m][donors[0]]
+        assert out.corrupted[i].tolist() == [n == m for n in DIMS]
 
 
 def test_a_clip_meets_the_same_fate_in_any_batch_and_another_in_the_next_epoch():

@@ -1,5 +1,6 @@
 """USF's trust signals: the probe's detach, u_e as an expectation, the common footing of the four
-uncertainties, non-negative uncertainties, the expected-error head, and older checkpoints."""
+uncertainties, non-negative uncertainties, the expected-error head, the flag loss, the ablation
+switch, and older checkpoints."""
 from __future__ import annotations
 
 import dataclasses
@@ -122,3 +123,48 @@ def test_a_checkpoint_from_before_these_fields_is_rebuilt_as_it_was():
     assert rebuilt.own.probe_moves_backbone is True
     inputs, lengths, _ = make_batch(4)
     assert torch.equal(rebuilt(inputs, lengths).prediction, old(inputs, lengths).prediction)
+
+
+def test_flag_loss_teaches_the_scores_to_single_out_corrupted_modalities():
+    """With `loss.w_flag`, the modalities marked corrupted get lower weights than the same clips'
+    others after a few steps on that term alone; without it (or without a mask) the term is absent."""
+    model = build(loss=LossConfig(w_flag=1.0), hidden=32).train()
+    inputs, lengths, labels = make_batch(32)
+    corrupted = torch.zeros(32, 3, dtype=torch.bool)
+    corrupted[torch.arange(32), torch.arange(32) % 3] = True  # one modality per clip
+    inputs = {m: torch.where(corrupted[:, i, None, None], torch.randn_like(x) * 3, x) for i, (m, x) in enumerate(inputs.items())}
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model(inputs, lengths, labels=labels, corrupted=corrupted).losses["flag"].backward()
+        optimizer.step()
+    w = model.eval()(inputs, lengths).modality_weights  # (B, M)
+    assert (w[corrupted] < 0.2).float().mean() > 0.9, w[corrupted]
+    assert "flag" not in build()(inputs, lengths, labels=labels, corrupted=corrupted).losses
+    assert "flag" not in build(loss=LossConfig(w_flag=1.0))(inputs, lengths, labels=labels).losses
+
+
+def test_without_usf_each_factor_counts_once_and_nothing_of_usf_runs():
+    model = build(use_usf=False).eval()
+    inputs, lengths, labels = make_batch(4)
+    captured = {}
+    model.usf.register_forward_hook(lambda module, args, out: captured.update(args=args, out=out))
+    out = model(inputs, lengths, labels=labels)
+    factors, h_hat, present = captured["args"]
+    expected = model.usf.norm(factors.mean(2) + h_hat)  # LN(mean of r_e, r_c, r_a, r_n + ĥ)
+    assert torch.allclose(captured["out"].z, expected, atol=1e-6)
+    assert (out.factor_weights == 0.25).all() and (out.uncertainty == 0).all()
+    assert not any(name.startswith("usf") for name in out.losses) and not hasattr(model.usf, "probe")
+
+
+def test_a_column_that_hardly_varies_is_not_blown_up_to_unit_spread():
+    """Standardized, a column with 1 % spread around 1 keeps z-scores of about .1, not 1: its
+    rounding noise does not get the say of an informative column."""
+    from pipeline.model.usf import RunningStandardizer
+
+    g = torch.Generator().manual_seed(0)
+    u = torch.stack([torch.rand(256, generator=g) * 3, 1 + 0.01 * torch.randn(256, generator=g)], -1)  # (N, 2)
+    rows = torch.ones(256, dtype=torch.bool)
+    footing = RunningStandardizer(2).train()
+    z = footing(u, rows)
+    assert 0.9 < z[:, 0].std() < 1.1 and z[:, 1].std() < 0.15

@@ -15,6 +15,7 @@ class Batch:
     ids: list[str] = field(default_factory=list)  # clip ids, "<video_id>/<clip_id>"
     tokens: torch.Tensor | None = None  # (B, T_t) int64 input ids of the text rows, where the store has them
     index: torch.Tensor | None = None  # (B,) int64 positions of the clips in their split (Self-MM keeps state per clip)
+    corrupted: torch.Tensor | None = None  # (B, M) bool: the modalities training-time perturbation noised or swapped
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(
@@ -25,6 +26,7 @@ class Batch:
             self.ids,
             None if self.tokens is None else self.tokens.to(device, non_blocking=True),
             None if self.index is None else self.index.to(device, non_blocking=True),
+            None if self.corrupted is None else self.corrupted.to(device, non_blocking=True),
         )
 
     def __len__(self) -> int:

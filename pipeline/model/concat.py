@@ -29,7 +29,7 @@ class Concat(SentimentModel):
         self.encoders = self.modality_encoders()
         self.head = FusionHead("concat", len(c.modalities), c.hidden, c.heads, self.outputs, c.dropout)
 
-    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None) -> ModelOutput:
+    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None, corrupted=None) -> ModelOutput:
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         h = torch.stack([self.encoders[m](inputs[m], lengths[m])[0] for m in self.config.modalities], 1)  # (B, M, d)
         return self.result(self.head(torch.where(present.unsqueeze(-1), h, 0.0), present), labels)

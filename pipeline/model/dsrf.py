@@ -71,10 +71,12 @@ class DSRF(SentimentModel):
         labels: torch.Tensor | None = None,
         tokens: torch.Tensor | None = None,
         index: torch.Tensor | None = None,
+        corrupted: torch.Tensor | None = None,
     ) -> DSRFOutput:
         """inputs[m] (B, T_m, d_m), lengths[m] (B,), present (B, M) bool, labels (B,) scores, tokens (B, T_t)
         the text rows' input ids (read only by a model with a text backbone, instead of inputs["t"]);
-        `index` (the clips' positions in their split) is not used by DSRF."""
+        `index` (the clips' positions in their split) is not used by DSRF; corrupted (B, M) bool, the
+        modalities training-time perturbation noised or swapped, is read by the flag loss (`loss.w_flag`)."""
         c = self.config
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         encoded = [self.encoders[m](inputs[m], lengths[m]) for m in c.modalities]
@@ -107,7 +109,7 @@ class DSRF(SentimentModel):
             logits=logits,
         )
         if labels is not None:
-            result.losses = self._losses(output, factors, h, h_hat, s, fused, present, labels.to(h.dtype))
+            result.losses = self._losses(output, factors, h, h_hat, s, fused, present, labels.to(h.dtype), corrupted)
             if expected_error is not None:
                 result.losses["scale"] = laplace_nll(expected_error, prediction, labels.to(h.dtype))
                 result.losses["total"] = result.losses["total"] + result.losses["scale"]
@@ -127,6 +129,7 @@ class DSRF(SentimentModel):
         fused: FusionInputs,
         present: torch.Tensor,
         labels: torch.Tensor,
+        corrupted: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
         """Every loss term by name and their weighted sum `total` (docs/model.md §6)."""
         c, w = self.config, self.loss_config
@@ -143,5 +146,8 @@ class DSRF(SentimentModel):
         if c.use_usf:
             terms |= self.usf.loss(fused, factors, present, classes, w.gamma_u, w.w_probe, w.probe_moves_backbone)
             total = total + w.w_usf * terms["usf"]
+            if w.w_flag > 0 and corrupted is not None:
+                terms["flag"] = self.usf.flag_loss(fused, present, corrupted)
+                total = total + w.w_flag * terms["flag"]
         terms["total"] = total
         return terms

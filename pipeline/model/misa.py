@@ -88,7 +88,7 @@ class MISA(SentimentModel):
         tokens = 2 * len(c.modalities)
         self.head = nn.Sequential(nn.Linear(tokens * d, d), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(d, self.outputs))
 
-    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None) -> ModelOutput:
+    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None, corrupted=None) -> ModelOutput:
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         c = self.config
         u = torch.stack([self.project[m](self.encoders[m](inputs[m], lengths[m])[0]) for m in c.modalities], 1)  # (B, M, d)

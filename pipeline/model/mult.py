@@ -80,7 +80,7 @@ class MulT(SentimentModel):
         self.residual = nn.Sequential(nn.Linear(total, total), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(total, total))
         self.head = nn.Linear(total, self.outputs)
 
-    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None) -> ModelOutput:
+    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None, corrupted=None) -> ModelOutput:
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         c = self.config
         column = {m: i for i, m in enumerate(c.modalities)}

@@ -82,7 +82,7 @@ class SelfMM(SentimentModel):
         self.register_buffer("updates", torch.zeros(size, dtype=torch.long))
         self.bound = 1.0 if c.class_edges else float(c.num_classes // 2)  # the label range: [-1, 1] SIMS, [-3, 3] MOSI
 
-    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None) -> ModelOutput:
+    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None, corrupted=None) -> ModelOutput:
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         c = self.config
         h = torch.stack([self.encoders[m](inputs[m], lengths[m])[0] for m in c.modalities], 1)  # (B, M, d)

@@ -56,7 +56,7 @@ class TFN(SentimentModel):
             nn.Linear(own.post_fusion, own.post_fusion), nn.ReLU(), nn.Linear(own.post_fusion, self.outputs),
         )
 
-    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None) -> ModelOutput:
+    def forward(self, inputs, lengths, present=None, labels=None, tokens=None, index=None, corrupted=None) -> ModelOutput:
         inputs, present = self.read_inputs(inputs, lengths, present, tokens)
         fused = None
         for i, m in enumerate(self.config.modalities):

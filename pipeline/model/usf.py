@@ -17,15 +17,19 @@ Deviations from the paper, as docs/model.md §11 lists them:
   (statistics like batch norm's, no affine, detached) before calibration; `raw` is the paper;
 - the probe's cross-entropy (`loss.w_probe`) reads a detached r_e, so it teaches the probe without
   training the backbone (`loss.probe_moves_backbone: true` lets it through, as before);
-- with `use_usf: false` the weights are equal (α = 1/4, g = 1, w = 1/|present|), no probe is
-  built and the uncertainties reported are 0.
+- with `use_usf: false` the module is gone, not set to equal weights inside the paper's sum: each
+  modality's output is LN(mean of its four factors + ĥ) (the paper's sum with α = 1/4 and g = 1
+  would weigh r_e, r_c, r_a 1.25 and r_n .25), w = 1/|present|, no probe is built, no USF loss
+  runs and the uncertainties reported are 0.
 
 Options beyond the paper (docs/model.md §5):
 - `loss.w_probe`: the paper never says how the probe q is trained; untrained, every q is near
   uniform and the weights come out equal. With w_probe > 0 it learns the sentiment class from r_e;
 - `model.usf_temperature` τ: α = softmax(−ũ/τ) and w = softmax(−mean ũ/τ);
 - `model.ambiguity_reads`: u_a is the entropy of q(r_a) (`ambiguity`, the paper) or of q(r_e)
-  (`emotion`: how sure the modality's sentiment evidence itself is).
+  (`emotion`: how sure the modality's sentiment evidence itself is);
+- `loss.w_flag`: where training-time perturbation noised or swapped a modality, the trainer knows
+  it; a binary cross-entropy teaches each modality's mean score ũ to flag it (0: off, the paper).
 
 What the model reports as `uncertainty` is the four raw values (each ≥ 0, in its own unit);
 the footed, calibrated scores that weigh the factors are internal.
@@ -52,6 +56,7 @@ class FusionInputs:
     modality_weights: torch.Tensor  # w (B, M)
     uncertainty: torch.Tensor  # raw u (B, M, 4), ≥ 0, 0 where missing
     weighted_factors: torch.Tensor  # r̂_w (B, M, d), for L_USF
+    scores: torch.Tensor  # ũ (B, M, 4), what the weights read; 0 without USF
 
 
 def expected_perturbation_kl(logits: torch.Tensor, weight: torch.Tensor, std: float) -> torch.Tensor:
@@ -68,7 +73,8 @@ def expected_perturbation_kl(logits: torch.Tensor, weight: torch.Tensor, std: fl
 
 
 class RunningStandardizer(nn.Module):
-    """z-scores each of K columns by running statistics over the rows a mask selects.
+    """z-scores each of K columns by running statistics over the rows a mask selects, the scale at
+    least `floor` times the column's mean.
 
     The statistics are detached and shared by training and evaluation (updated with `momentum` at
     each training step from the whole batch, every DDP rank's included; set from the first training
@@ -76,9 +82,9 @@ class RunningStandardizer(nn.Module):
     transform in both modes.
     """
 
-    def __init__(self, columns: int, momentum: float = 0.1, eps: float = 1e-6):
+    def __init__(self, columns: int, momentum: float = 0.1, eps: float = 1e-6, floor: float = 0.1):
         super().__init__()
-        self.momentum, self.eps = momentum, eps
+        self.momentum, self.eps, self.floor = momentum, eps, floor
         self.register_buffer("mean", torch.zeros(columns))
         self.register_buffer("var", torch.ones(columns))
         self.register_buffer("started", torch.zeros((), dtype=torch.bool))
@@ -99,7 +105,10 @@ class RunningStandardizer(nn.Module):
                 self.mean.copy_(keep * self.mean + (1 - keep) * mean)
                 self.var.copy_(keep * self.var + (1 - keep) * var)
                 self.started.copy_(self.started | (n > 0))
-        return (u - self.mean) / torch.sqrt(self.var + self.eps)
+        # The scale has a floor of a tenth of the column's mean: a column that varies by less than
+        # that (u_n, a norm after LayerNorm, sits near 1 ± 1 %) carries little per clip, and z-scoring
+        # it to unit spread would hand its rounding noise as much say as the informative columns.
+        return (u - self.mean) / torch.sqrt(self.var + (self.floor * self.mean) ** 2 + self.eps)
 
 
 class UncertaintyFusion(nn.Module):
@@ -165,15 +174,21 @@ class UncertaintyFusion(nn.Module):
             alpha = torch.softmax(-score / self.temperature, dim=-1)  # eq. 13, over the 4 factors
             gate = torch.sigmoid(self.gate(score[..., 1:3]))  # eq. 14, from (ũ_c, ũ_a): (B, M, d)
             modality_weights = masked_softmax(-score.mean(-1) / self.temperature, present)  # (B, M)
-        else:
-            u = factors.new_zeros(factors.shape[:3])
+            weighted = (alpha.unsqueeze(-1) * factors).sum(2)  # r̂_w (B, M, d)
+            combined = weighted + r_e + gate * (r_c + r_a)  # r̂_w + r̂_g
+        else:  # no USF: the four factors in equal shares, no gate (each factor once, not r_e, r_c, r_a 1.25 and r_n .25)
+            u = score = factors.new_zeros(factors.shape[:3])
             alpha = torch.full_like(u, 0.25)
-            gate = torch.ones_like(r_e)
             modality_weights = present.to(factors.dtype) / present.sum(1, keepdim=True).clamp(min=1)
-        weighted = (alpha.unsqueeze(-1) * factors).sum(2)  # r̂_w (B, M, d)
-        gated = r_e + gate * (r_c + r_a)  # r̂_g
-        z = torch.where(mask, self.norm(weighted + gated + h_hat), torch.zeros_like(h_hat))
-        return FusionInputs(z, alpha * mask, modality_weights, u, weighted)
+            weighted = combined = factors.mean(2)
+        z = torch.where(mask, self.norm(combined + h_hat), torch.zeros_like(h_hat))
+        return FusionInputs(z, alpha * mask, modality_weights, u, weighted, score)
+
+    def flag_loss(self, fused: FusionInputs, present: torch.Tensor, corrupted: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of each present modality's mean score ũ (the logit of "corrupted"; the
+        modality weights are softmax(−mean ũ/τ)) against what training-time perturbation corrupted (B, M)."""
+        logit = fused.scores.mean(-1)  # (B, M)
+        return masked_mean(F.binary_cross_entropy_with_logits(logit, corrupted.to(logit.dtype), reduction="none"), present)
 
     def loss(self, fused: FusionInputs, factors: torch.Tensor, present: torch.Tensor, classes: torch.Tensor,
              gamma_u: float, w_probe: float, probe_moves_backbone: bool) -> dict[str, torch.Tensor]:
