@@ -6,6 +6,8 @@
     .venv/bin/python scripts/mosi_asr.py run --set features.text.model=all-mpnet-base-v2 --set train.tune_text_layers=1
     .venv/bin/python scripts/mosi_asr.py table                                    # every run so far
     .venv/bin/python scripts/mosi_asr.py trust                                    # confidence and uncertainty per transcript
+    .venv/bin/python scripts/mosi_asr.py cv [--set KEY=VALUE ...]                 # 5-fold CV over train+valid, folds by video
+    .venv/bin/python scripts/mosi_asr.py cv-table                                 # every setting cross-validated so far
 
 --csv has one row per MOSI train/valid segment: video_id, clip_id, mode, label, gold, ibm,
 speechbrain, iflytek (the gold transcript and three ASR systems' output). `build` writes it as a
@@ -26,6 +28,9 @@ import csv
 import hashlib
 import io
 import json
+import os
+import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from pipeline.data.loader import make_loader  # noqa: E402
 from pipeline.data.transcripts import DEFAULT, PREFIX, word_error_rate  # noqa: E402
-from pipeline.features.clip import atomic_write_bytes  # noqa: E402
+from pipeline.data.clips import CLIPS_CSV  # noqa: E402
+from pipeline.features.clip import EXTRACTION, atomic_write_bytes  # noqa: E402
 from scripts.experiment import EVIDENCE, TRAIN_SECONDS, mean_std, parse_override, stage, text_dataset_params, train_and_evaluate, with_overrides  # noqa: E402
 
 WORK = EVIDENCE / "mosi_asr"
@@ -245,6 +251,67 @@ def trust(runs: dict) -> str:
     return "\n".join(lines)
 
 
+FOLDS = 5
+CV_SEEDS = [1111, 1112, 1113]
+
+
+def video_folds(videos: list[str], k: int = FOLDS, seed: int = 0) -> list[list[str]]:
+    """The videos shuffled once (seeded) and dealt into k folds: a video's clips, and so its
+    speaker (MOSI has one per video), are never in two folds."""
+    order = sorted(videos)
+    random.Random(seed).shuffle(order)
+    return [order[i::k] for i in range(k)]
+
+
+def fold_dataset(features: Path, out: Path, held: set[str]) -> Path:
+    """`out`/clips.csv over the features stage's clips: mode valid for the videos `held`, train for
+    the rest, each folder pointing at the features' own (nothing is copied); with its extraction record."""
+    with open(features / CLIPS_CSV, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        row["mode"] = "valid" if row["video_id"] in held else "train"
+        row["folder"] = os.path.relpath(features / row["folder"], out)
+    atomic_write_bytes(out / CLIPS_CSV, csv_text(list(rows[0]), [list(r.values()) for r in rows]))
+    shutil.copyfile(features / EXTRACTION, out / EXTRACTION)
+    return out
+
+
+def cross_validate(overrides: dict, seeds: list[int]) -> list[dict]:
+    """Train and score one setting on each of the 5 folds of train+valid (the fold held out is the
+    valid split: selection and scoring both read it, alike for every setting); valid summaries per fold."""
+    params = build_store(with_overrides(text_dataset_params(WORK), {**overrides, "train.seeds": seeds}))
+    features = Path(params["features"]["out"])
+    with open(features / CLIPS_CSV, newline="", encoding="utf-8") as handle:
+        videos = sorted({row["video_id"] for row in csv.DictReader(handle)})
+    summaries = []
+    for k, held in enumerate(video_folds(videos)):
+        fold = WORK / "cv" / store_name(params) / f"fold_{k}"
+        data = fold_dataset(features, fold / "data", set(held))
+        own = with_overrides(params, {"data.path": str(data), "tensors.out": str(fold / "store"), "train.store": str(fold / "store")})
+        (fold / "params.yaml").write_text(yaml.safe_dump(own, sort_keys=False))
+        stage("tensors", fold / "params.yaml", fold)
+        summaries.append(train_and_evaluate(WORK / "cv" / run_name({**overrides, "train.seeds": seeds, "fold": k}), own)["valid"])
+    return summaries
+
+
+def cv_table(results: dict) -> str:
+    """Per setting: each fold's valid MAE (mean over seeds), the mean ± std over folds of MAE and
+    Corr, and the mean ± std over folds of its MAE minus the first setting's on the same fold."""
+    lines = ["| setting | " + " | ".join(f"fold {k} MAE" for k in range(FOLDS)) + " | MAE | Corr | ΔMAE vs first row |",
+             "|---" * (FOLDS + 4) + "|"]
+    first = None
+    for result in results.values():
+        mae = np.array([fold["mae"] for fold in result["folds"]])
+        corr = np.array([fold["corr"] for fold in result["folds"]])
+        first = mae if first is None else first
+        delta = mae - first
+        lines.append(f"| {describe(result['set'])} | " + " | ".join(f"{m:.3f}" for m in mae)
+                     + f" | {mae.mean():.3f} ± {mae.std(ddof=1):.3f} | {corr.mean():.3f} ± {corr.std(ddof=1):.3f} | "
+                     + f"{delta.mean():+.3f} ± {delta.std(ddof=1):.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -258,6 +325,10 @@ def main() -> None:
     run.add_argument("--score-on", nargs="+", default=list(SOURCES), metavar="SOURCE", help="evaluate.transcript values")
     run.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     commands.add_parser("table", help="print every run so far, and each one's MAE rise on ASR transcripts")
+    cv = commands.add_parser("cv", help="5-fold cross-validation over train+valid, folds split by video")
+    cv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params override")
+    cv.add_argument("--seeds", type=int, nargs="+", default=CV_SEEDS)
+    commands.add_parser("cv-table", help="every setting cross-validated so far")
     commands.add_parser("trust", help="per run and transcript: the confidence's risk–coverage, and the text uncertainty against WER")
     args = parser.parse_args()
 
@@ -265,6 +336,14 @@ def main() -> None:
         if args.command == "build":
             folder = build_dataset(args.csv, args.out)
             print(f"{folder / 'label.csv'}, {folder / 'wer.csv'}; WER against gold: {json.dumps(corpus_wer(folder))}")
+        elif args.command == "cv":
+            overrides = {**CHOSEN, **dict(parse_override(text) for text in args.set)}
+            folds = cross_validate(overrides, args.seeds)
+            result = {"set": overrides, "seeds": args.seeds, "folds": folds}
+            (WORK / "cv" / f"{run_name({**overrides, 'train.seeds': args.seeds})}.json").write_text(json.dumps(result, indent=1))
+            print(cv_table({"this": result}))
+        elif args.command == "cv-table":
+            print(cv_table({path.stem: json.loads(path.read_text()) for path in sorted((WORK / "cv").glob("run-*.json"), key=os.path.getmtime)}))
         elif args.command in ("table", "trust"):
             runs = {path.parent.name: json.loads(path.read_text()) for path in sorted(WORK.glob(f"run-*/{RESULT}"))}
             print(table(runs) + "\n\n" + rises(runs) if args.command == "table" else trust(runs))

@@ -35,7 +35,7 @@ class LossConfig:
     margin: float = 1.0  # of L_amb
     tau: float = 0.1  # temperature of both contrastive terms
     gamma_u: float = 0.01  # entropy weight inside L_USF
-    w_probe: float = 1.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
+    w_probe: float = 0.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
     probe_moves_backbone: bool = False  # let the probe's cross-entropy train r_e and the encoders (before: it did)
     w_flag: float = 0.0  # teach the modality scores to flag what training-time perturbation corrupted (0: the paper)
     w_hsf: float = 1.0
@@ -66,8 +66,8 @@ class ModelConfig:
     u_e: str = "expected"  # E_ε of the KL, to second order in σ | "sampled": one draw (the paper)
     usf_footing: str = "standardized"  # z-score each uncertainty by running statistics | "raw": the paper
     lambda_cal: float = 0.1
-    usf_temperature: float = 0.3  # τ of softmax(−ũ/τ) for the factor and modality weights (1: the paper)
-    ambiguity_reads: str = "emotion"  # u_a = H(q(r_e)) | "ambiguity": H(q(r_a)) (the paper)
+    usf_temperature: float = 1.0  # τ of softmax(−ũ/τ) for the factor and modality weights (1: the paper)
+    ambiguity_reads: str = "ambiguity"  # u_a = H(q(r_a)) (the paper) | "emotion": H(q(r_e))
     fusion: str = "concat"
     task: str = "regression"
     num_classes: int = 7
