@@ -167,7 +167,7 @@ def describe(overrides: dict) -> str:
     tuning = f"top {k}, text lr {overrides.get('train.text_lr', 2e-5):g}" if k else "full, text lr" if overrides.get("train.finetune_text") else "frozen"
     known = {*CHOSEN, "features.text.model", "features.text.top_layers", "train.tune_text_layers", "train.text_lr"}
     rest = {key: value for key, value in overrides.items() if key not in known or (key in CHOSEN and value != CHOSEN[key])}
-    return f"{encoder}, {tuning}" + (f", {rest}" if rest else "")
+    return f"{encoder}, {tuning}" + ("; " + ", ".join(f"{key.partition('.')[2]}={value}" for key, value in rest.items()) if rest else "")
 
 
 def table(runs: dict) -> str:

@@ -33,7 +33,9 @@ SLOW_KINDS = {  # kind: (what its tests do, the files, tests ("file::test") and 
         "test_baselines.py::test_a_compiled_training_step_equals_eager",
         "test_train.py::test_train_then_evaluate_writes_checkpoints_metrics_and_plots",
         "test_train.py::test_compiled_training_matches_eager", "test_train.py::test_killed_run_resumes_where_it_stopped",
-        "test_train.py::test_training_time_perturbation_is_applied_and_logged")),
+        "test_train.py::test_training_time_perturbation_is_applied_and_logged",
+        "test_transcripts.py::test_train_on_several_transcripts_and_evaluate_on_one",
+        "test_text_top_layers.py::test_training_moves_the_top_layer_only_and_the_checkpoint_scores_from_ids")),
 }
 
 
