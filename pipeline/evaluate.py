@@ -27,7 +27,7 @@ from . import distributed  # noqa: E402
 from .confidence import Ensemble, confidence, random_ranking, risk_coverage, risk_coverage_curve  # noqa: E402
 from .data.source import SPLITS  # noqa: E402
 from .data.store import read_manifest  # noqa: E402
-from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources  # noqa: E402
+from .transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources  # noqa: E402
 from .metrics import class_names, compute_metrics, fine_classes, headline_metrics  # noqa: E402
 from .inference import score_seeds  # noqa: E402
 from .setup import TrainConfig  # noqa: E402

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .confidence import Ensemble, ensemble
 from .data.loader import make_loader
-from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT
+from .transcripts import DEFAULT as DEFAULT_TRANSCRIPT
 from .distributed import Context, gather_objects
 from .model import SentimentModel
 

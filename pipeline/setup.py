@@ -13,7 +13,7 @@ from typing import Any
 
 from .data.store import Manifest, read_manifest
 from .datasets import DATASETS, PRESETS
-from .data.transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources
+from .transcripts import DEFAULT as DEFAULT_TRANSCRIPT, check_sources
 from .metrics import metric_names
 from .modalities import MODALITIES
 from .model import ModelConfig, SentimentModel, TextBackbone, model_config_from_params, own_config, registry

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from pipeline.data.loader import make_loader  # noqa: E402
-from pipeline.data.transcripts import DEFAULT, PREFIX, word_error_rate  # noqa: E402
+from pipeline.transcripts import DEFAULT, PREFIX, word_error_rate  # noqa: E402
 from pipeline.data.clips import CLIPS_CSV  # noqa: E402
 from pipeline.features.clip import EXTRACTION, atomic_write_bytes  # noqa: E402
 from scripts.experiment import EVIDENCE, TRAIN_SECONDS, mean_std, parse_override, stage, text_dataset_params, train_and_evaluate, with_overrides  # noqa: E402

@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.data.loader import make_loader
 from pipeline.data.store import read_manifest
-from pipeline.data.transcripts import draw_sources, transcript_sources, word_error_rate
+from pipeline.transcripts import draw_sources, transcript_sources, word_error_rate
 from pipeline.features.clip import load_clip
 from scripts.mosi_asr import build_dataset, corpus_wer
 

@@ -23,7 +23,7 @@ from .clips import CLIPS_CSV
 from .config import DataConfig, TensorConfig
 from .importers import IMPORTERS, importer
 from .source import HIDDEN, SPLITS, SUBLABELS, TOKENS, Entry, Source
-from .transcripts import DEFAULT, keyed
+from ..transcripts import DEFAULT, keyed
 from .store import MANIFEST, STORE_VERSION, Manifest, Norm, RowWriter, read_manifest
 
 REQUIRED_SPLITS = ("train", "valid")  # a test split may be held back (MOSI's text set is)

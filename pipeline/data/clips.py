@@ -5,7 +5,7 @@
 datasets arrive the same way, with clips that carry only "t". A clip whose folder is missing or
 unfinished is reported and skipped; features of different widths or extractors are an error,
 since they cannot share one model. The other transcripts of a clip (modalities `t@<source>`,
-pipeline/data/transcripts.py) come with its text when every clip has them.
+pipeline/transcripts.py) come with its text when every clip has them.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ..features.cache import content_hash
 from ..features.clip import ARRAYS, EXTRACTION, HEADER, load_clip
 from .config import DataConfig
 from .source import HIDDEN, SUBLABELS, TOKENS, Entry, Source, parse_split
-from .transcripts import DEFAULT, keyed
+from ..transcripts import DEFAULT, keyed
 
 CLIPS_CSV = "clips.csv"
 REQUIRED = ("video_id", "clip_id", "label", "mode", "folder")

@@ -4,7 +4,7 @@ The dataset fetches a whole batch at once (`__getitems__`): one gather per modal
 the longest valid length in the batch, normalized with the train statistics, padding kept at 0.
 Pages read through the mmap are released every RELEASE_BYTES, so an epoch over a store larger
 than RAM keeps a small resident set (the data stays in the OS page cache, shared and reclaimable).
-Text is read from one of the store's transcripts (`transcripts`, pipeline/data/transcripts.py) or,
+Text is read from one of the store's transcripts (`transcripts`, pipeline/transcripts.py) or,
 with several, from the one `TranscriptDraw` picked for each clip and epoch.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from .batch import Batch
 from .source import HIDDEN, TOKENS
 from .store import MappedArray, read_manifest
-from .transcripts import DEFAULT, check_sources, draw_sources, keyed
+from ..transcripts import DEFAULT, check_sources, draw_sources, keyed
 
 RELEASE_BYTES = 256 << 20
 

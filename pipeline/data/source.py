@@ -33,7 +33,7 @@ class Source:
     dims: dict[str, int]  # m -> feature width, for the modalities this source carries
     features: dict[str, dict[str, Any]]  # m -> extractor, model, settings (what predict must repeat)
     load: Callable[[int], dict[str, np.ndarray]]  # entry index -> m -> (T, d) float32 values (and TOKENS -> (T,) ids;
-    # per other transcript source s, "t@s" and "t_tokens@s": pipeline/data/transcripts.py)
+    # per other transcript source s, "t@s" and "t_tokens@s": pipeline/transcripts.py)
     skipped: list[str] = field(default_factory=list)  # "<where>: <why>" of clips left out
     tokens: bool = False  # every clip's text rows carry the encoder's input ids, under TOKENS in `load`
     hidden: bool = False  # every clip's text rows carry the states below the tuned layers, under HIDDEN in `load`

@@ -50,7 +50,7 @@ class Manifest:
     sublabels: tuple[str, ...] = ()  # among "T", "A", "V"
     text_tokens: bool = False  # t_tokens.npy is there: the text encoder can be fine-tuned on this store
     text_hidden: int = 0  # k > 0: t_hidden.npy holds the states below the encoder's top k layers (train.tune_text_layers)
-    transcripts: tuple[str, ...] = ()  # other transcript sources, beside the default `text` (pipeline/data/transcripts.py)
+    transcripts: tuple[str, ...] = ()  # other transcript sources, beside the default `text` (pipeline/transcripts.py)
     source: dict[str, Any] = field(default_factory=dict)  # format, path, file fingerprints
     # The transcribe and features settings of a store built by this pipeline's extraction, which a
     # checkpoint keeps so predict can repeat them; None for imported features (MMSA, CSD).

@@ -4,7 +4,7 @@ Layout (the CH-SIMS / MMSA-FET convention): `<data>/label.csv` with `video_id, c
 `start, end, label_T, label_A, label_V`) and clips at `<data>/<video_id>/<clip_id>.<ext>`. A
 label.csv with a `text` column and no clip file at all is a text-only dataset: only text
 features are extracted, from `text`. Columns `text_<source>` are other transcripts of the same clip
-(pipeline/data/transcripts.py): each is encoded too, as the clip's modality `t@<source>`.
+(pipeline/transcripts.py): each is encoded too, as the clip's modality `t@<source>`.
 
 Written into the output folder: one folder `<video_id>/<clip_id>/` per clip (`save_clip`, or a
 transcript JSON for the transcribe stage), `clips.csv` (`video_id,clip_id,label,mode,folder`
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..data.transcripts import PREFIX, transcript_sources
+from ..transcripts import PREFIX, transcript_sources
 from ..files import remove_partial
 from ..threads import set_threads
 from .cache import PartCache

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.transcripts import keyed
+from ..transcripts import keyed
 from .align import align_to_words
 from .cache import PartCache, content_hash, text_hash
 from .clip import ClipFeatures, ModalityFeatures, Transcript
