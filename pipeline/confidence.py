@@ -45,10 +45,8 @@ def risk_coverage(errors: np.ndarray, confidence: np.ndarray) -> dict[str, float
 
     Ties in confidence are broken by clip order, so a constant confidence ranks like the clips'
     order, not by their errors."""
-    errors = np.abs(np.asarray(errors, dtype=float))
-    ranked = errors[np.argsort(-np.asarray(confidence, dtype=float), kind="stable")]
-    running = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)  # MAE of the k most confident
-    out = {f"mae@{round(c * 100)}": float(running[max(1, round(c * len(ranked))) - 1]) for c in COVERAGES}
+    _, running = risk_coverage_curve(errors, confidence)  # MAE of the k most confident
+    out = {f"mae@{round(c * 100)}": float(running[max(1, round(c * len(running))) - 1]) for c in COVERAGES}
     out["aurc"] = float(running.mean())
     return out
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .confidence import CALIBRATION, confidence, in_words
+from .confidence import CALIBRATION, ensemble, in_words
 from .data.batch import Batch
 from .data.build import truncate
 from .explanations import occlusion_effects
@@ -250,9 +250,10 @@ def explain(trained: TrainedModel, clip: ClipFeatures, video: str, window: float
     low, high = manifest["label_range"]
     seed_scores = np.clip([float(mean(o.prediction)) for o in outs], low, high)  # (S,)
     score = float(seed_scores.mean())
-    heads = [float(mean(o.expected_error)) for o in outs if o.expected_error is not None]
-    expected_error = float(np.mean(heads)) if len(heads) == len(outs) else float(seed_scores.std()) if len(outs) > 1 else None
-    sure = float(confidence(expected_error)) if expected_error is not None else None
+    heads = None if any(o.expected_error is None for o in outs) else np.array([[mean(o.expected_error)] for o in outs])  # (S, 1)
+    members = ensemble(seed_scores[:, None], heads)  # the rule evaluate uses: the heads' mean, else the seeds' spread
+    expected_error = None if heads is None and len(outs) == 1 else float(members.expected_error[0])  # one seed: no spread
+    sure = float(members.confidence[0]) if expected_error is not None else None
     names = CLASS_LABELS[len(class_names(manifest["dataset"]))]
     present = batch.present.any(0)
     reports, routing = explanation(out, modalities, present, mean) if isinstance(out, DSRFOutput) else (
