@@ -73,16 +73,21 @@ class SeedScores:
         return ensemble(self.predictions, self.expected_errors)
 
 
+def split_loader(model: SentimentModel, store: Path, split: str, batch_size: int,
+                 transcript: str = DEFAULT_TRANSCRIPT) -> DataLoader:
+    """`split` of the store in order, as `model` reads it: its modalities, its text from `transcript`."""
+    hidden = model.text_backbone is not None and model.text_backbone.top > 0  # it reads the states below its tuned layers
+    return make_loader(store, split, batch_size, shuffle=False, modalities=model.config.modalities,
+                       transcripts=(transcript,), hidden=hidden)
+
+
 def score_seeds(checkpoints: list[Path], store: Path, split: str, ctx: Context, batch_size: int,
                 transcript: str = DEFAULT_TRANSCRIPT) -> SeedScores:
     """Each checkpoint's predictions over `split` of the store, its text read from `transcript`."""
     runs = []
     for path in checkpoints:
         model = model_from_checkpoint(load_checkpoint(path)).to(ctx.device)
-        hidden = model.text_backbone is not None and model.text_backbone.top > 0  # it reads the states below its tuned layers
-        loader = make_loader(store, split, batch_size, shuffle=False, modalities=model.config.modalities,
-                             transcripts=(transcript,), hidden=hidden)
-        runs.append(predict(model, loader, ctx))
+        runs.append(predict(model, split_loader(model, store, split, batch_size, transcript), ctx))
     errors = [r.expected_error for r in runs]
     return SeedScores(runs[0].ids, runs[0].y_true, np.stack([r.y_pred for r in runs]),
                       None if any(e is None for e in errors) else np.stack(errors))

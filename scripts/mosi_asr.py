@@ -42,7 +42,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
-from pipeline.data.loader import make_loader  # noqa: E402
+from pipeline.inference import split_loader  # noqa: E402
 from pipeline.transcripts import DEFAULT, PREFIX, word_error_rate  # noqa: E402
 from pipeline.data.clips import CLIPS_CSV  # noqa: E402
 from pipeline.features.clip import EXTRACTION, atomic_write_bytes  # noqa: E402
@@ -206,9 +206,8 @@ def text_signals(folder: Path, params: dict, source: str) -> tuple[list[str], np
     uncertainties, errors, ids = [], [], []
     for seed in train["seeds"]:
         model = model_from_checkpoint(load_checkpoint(folder / train["out"] / f"seed_{seed}.pt")).eval()
-        loader = make_loader(train["store"], "valid", 256, shuffle=False, modalities=model.config.modalities, transcripts=(source,))
         u, e, ids = [], [], []
-        for batch in loader:
+        for batch in split_loader(model, Path(train["store"]), "valid", 256, source):
             out = model(batch.inputs, batch.lengths, batch.present, tokens=batch.tokens, index=batch.index)
             u.append(out.uncertainty[:, model.config.modalities.index("t")].numpy())  # (B, 4)
             e.append(None if out.expected_error is None else out.expected_error.numpy())

@@ -37,7 +37,7 @@ from pipeline.data.build import write_store  # noqa: E402
 from pipeline.data.config import DataConfig, TensorConfig  # noqa: E402
 from pipeline.data.loader import make_loader  # noqa: E402
 from pipeline.data.store import MANIFEST  # noqa: E402
-from pipeline.data.synthetic import STEPS, Rates, reliability_source  # noqa: E402
+from pipeline.data.synthetic import STEPS, Rates, directions, reliability_source  # noqa: E402
 from pipeline.explanations import auc, occlusion, rank_agreement  # noqa: E402
 from pipeline.metrics import compute_metrics  # noqa: E402
 from pipeline.modalities import MODALITIES  # noqa: E402
@@ -58,6 +58,7 @@ MODELS = {
     "DSRF w/o DRI": {"model.use_dri": False},
     "DSRF w/o USF": {"model.use_usf": False},
     "DSRF + flag loss": {"loss.w_flag": 1.0},
+    "DSRF + trust loss": {"loss.w_trust": 5.0},
     **{name: {"model.name": name} for name in MODEL_NAMES if name != "dsrf"},
 }
 PERTURBATION_ONLY = ("DSRF + flag loss",)  # it learns from what the perturbation corrupted: without one it is DSRF
@@ -145,10 +146,14 @@ def explanation_quality(result: dict, store: Path, seeds: list[int], split: str 
         if not isinstance(out, DSRFOutput):
             return {}
         present = batch.present.numpy()  # (B, M)
-        corrupted = np.array([[statuses[clip][m] in ("noisy", "conflicting") for m in MODALITIES] for clip in batch.ids])
+        status = np.array([[statuses[clip][m] for m in MODALITIES] for clip in batch.ids])[present]  # (P,)
+        corrupted = np.isin(status, ("noisy", "conflicting"))
         weights, uncertainty = out.modality_weights.numpy(), out.uncertainty.numpy()  # (B, M), (B, M, 4)
         scores = {"−w": -weights[present]} | {f"u {f}": uncertainty[..., i][present] for i, f in enumerate(FACTORS)}
-        seed_result = {name: auc(s, corrupted[present]) for name, s in scores.items()}
+        seed_result = {name: auc(s, corrupted) for name, s in scores.items()}
+        for kind in ("noisy", "conflicting"):  # each kind against the clean modalities alone
+            keep = np.isin(status, (kind, "clean"))
+            seed_result[f"−w: {kind}"] = auc(scores["−w"][keep], status[keep] == kind)
         seed_result["rank agreement w vs occlusion"] = rank_agreement(weights, occlusion(model, batch))[0]
         seed_result["w std over clips"] = float(weights[present].std())
         ambiguity = out.factor_weights[..., FACTORS.index("ambiguity")].numpy()[present]  # α_a of every present modality
@@ -157,6 +162,39 @@ def explanation_quality(result: dict, store: Path, seeds: list[int], split: str 
         per_seed.append(seed_result)
     return {k: (float(np.mean([s[k] for s in per_seed])), float(np.std([s[k] for s in per_seed], ddof=1) if len(per_seed) > 1 else 0.0))
             for k in per_seed[0]}
+
+
+REFERENCE = "reference: a detector that knows how the data were made"
+
+
+def reference_detection(store: Path, split: str = "test", seed: int = 0) -> dict[str, tuple[float, float]]:
+    """The AUCs of a detector that knows the benchmark's recipe (no model): a modality whose frames
+    are louder than twice the split's median is noisy (it ranks first); any other is scored by the
+    distance of its sentiment a_m (the frames' mean projection on the known direction u_m) to the
+    nearest of the clip's other quiet present modalities'. When two quiet modalities disagree, nothing
+    tells which one is right: that bounds what any model can find of the conflicting ones."""
+    statuses = json.loads((store / "statuses.json").read_text())
+    batch = next(iter(make_loader(store, split, 10_000, shuffle=False)))
+    toward = directions(seed)
+    sentiment, energy = [], []
+    for m in MODALITIES:
+        x, valid = batch.inputs[m].numpy(), (torch.arange(batch.inputs[m].shape[1])[None] < batch.lengths[m][:, None]).numpy()
+        frames = np.maximum(valid.sum(1), 1)  # (B,)
+        sentiment.append(((x @ toward[m]) * valid).sum(1) / frames)
+        energy.append(((x**2).mean(-1) * valid).sum(1) / frames)
+    sentiment, energy = np.stack(sentiment, 1), np.stack(energy, 1)  # (B, M)
+    present = batch.present.numpy()
+    loud = present & (energy > 2 * np.median(energy[present]))
+    quiet_others = (present & ~loud)[:, None, :] & ~np.eye(len(MODALITIES), dtype=bool)  # (B, M, M)
+    distance = np.where(quiet_others, np.abs(sentiment[:, :, None] - sentiment[:, None, :]), np.inf).min(-1)  # (B, M)
+    undecided = np.median(distance[np.isfinite(distance)])  # a modality with no quiet partner
+    score = np.where(loud, np.inf, np.where(np.isfinite(distance), distance, undecided))[present]
+    status = np.array([[statuses[clip][m] for m in MODALITIES] for clip in batch.ids])[present]
+    result = {"−w": auc(score, np.isin(status, ("noisy", "conflicting")))}
+    for kind in ("noisy", "conflicting"):
+        keep = np.isin(status, (kind, "clean"))
+        result[f"−w: {kind}"] = auc(score[keep], status[keep] == kind)
+    return {k: (v, 0.0) for k, v in result.items()}
 
 
 def table(rows: dict[str, dict], oracle: dict) -> str:
@@ -198,9 +236,9 @@ def curves_table(all_curves: dict[str, dict[str, dict]]) -> str:
 def explanations_table(explanations: dict[str, dict]) -> str:
     """Per DSRF row: AUC of −w and of each ũ for corrupted against clean modalities, rank agreement, spread of w."""
     keys = list(next(iter(explanations.values())))
-    lines = ["| model | " + " | ".join(f"AUC {k}" if k.startswith(("−w", "ũ")) else k for k in keys) + " |", "|---" * (1 + len(keys)) + "|"]
+    lines = ["| model | " + " | ".join(f"AUC {k}" if k.startswith(("−w", "u ")) else k for k in keys) + " |", "|---" * (1 + len(keys)) + "|"]
     for name, e in explanations.items():
-        lines.append(f"| {name} | " + " | ".join(f"{e[k][0]:.3f} ± {e[k][1]:.3f}" for k in keys) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{e[k][0]:.3f} ± {e[k][1]:.3f}" if k in e else "–" for k in keys) + " |")
     return "\n".join(lines)
 
 
@@ -237,11 +275,11 @@ def main() -> None:
             result = run(f"explain {name}", {**TRAINING["perturbation"], **overrides}, stores["stressed"], args.seeds, stores["clean"])
             grid[name] = {"valid": result["stressed"]["valid"], "explanations": explanation_quality(result, stores["stressed"], args.seeds, "valid")}
         (WORK / "explain_grid.json").write_text(json.dumps(grid, indent=1))
-        lines = ["| USF option | valid mae | valid corr | AUC −w | AUC ũ ambiguity | rank agreement | w std |", "|---" * 7 + "|"]
+        lines = ["| USF option | valid mae | valid corr | AUC −w | AUC u ambiguity | rank agreement | w std |", "|---" * 7 + "|"]
         for name, g in grid.items():
             e = g["explanations"]
             lines.append(f"| {name} | {mean_std(g['valid'], 'mae')} | {mean_std(g['valid'], 'corr')} | "
-                         + " | ".join(f"{e[k][0]:.3f} ± {e[k][1]:.3f}" for k in ("−w", "ũ ambiguity", "rank agreement w vs occlusion", "w std over clips")) + " |")
+                         + " | ".join(f"{e[k][0]:.3f} ± {e[k][1]:.3f}" for k in ("−w", "u ambiguity", "rank agreement w vs occlusion", "w std over clips")) + " |")
         (WORK / "explain_grid.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
         return
@@ -267,6 +305,8 @@ def main() -> None:
         (WORK / f"curves_{slug(training)}.md").write_text(curves_table(all_curves) + "\n")
         explanations = {name: explanation_quality(r, stores["stressed"], args.seeds)
                         for name, r in rows.items() if name.startswith("DSRF") and "USF" not in name}
+        if explanations:
+            explanations[REFERENCE] = reference_detection(stores["stressed"])
         report[training]["explanations"] = explanations
         if explanations:
             (WORK / f"explanations_{slug(training)}.md").write_text(explanations_table(explanations) + "\n")

@@ -2,12 +2,16 @@
 oracle that differs from the data only in marking the unreliable modalities missing."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from pipeline.data.synthetic import STATUSES, Rates, directions, reliability_source
+from pipeline.data.build import write_store
+from pipeline.data.config import DataConfig, TensorConfig
+from pipeline.data.synthetic import STATUSES, STEPS, Rates, directions, reliability_source
+from scripts.reliability import reference_detection
 
 SIZES = {"train": 600, "valid": 100, "test": 100}
 STRESS = Rates(noisy=0.2, conflicting=0.2, missing=0.1)
@@ -60,3 +64,15 @@ def test_rates_that_do_not_make_a_distribution_are_refused():
     with pytest.raises(ValueError, match="reliability rates"):
         Rates(noisy=0.6, conflicting=0.6)
     assert STATUSES[0] == "clean"
+
+
+def test_a_detector_that_knows_the_recipe_finds_every_noisy_modality_but_few_conflicts(tmp_path):
+    """The benchmark's ceiling (scripts/reliability.py `reference_detection`): loud frames give every
+    noisy modality away; a conflicting one is found only where a third modality breaks the tie, so
+    its AUC stays far below 1 even for a detector that knows the directions."""
+    source, statuses = reliability_source({"train": 100, "valid": 20, "test": 300}, {"test": STRESS}, seed=0)
+    write_store(source, DataConfig(path="reliability test", dataset="mosi"), TensorConfig(out=str(tmp_path), max_len=dict(STEPS)), tmp_path)
+    (tmp_path / "statuses.json").write_text(json.dumps(statuses))
+    found = reference_detection(tmp_path, "test", seed=0)
+    assert found["−w: noisy"][0] == 1.0
+    assert 0.55 < found["−w: conflicting"][0] < 0.75, found

@@ -1,6 +1,6 @@
 """USF's trust signals: the probe's detach, u_e as an expectation, the common footing of the four
-uncertainties, non-negative uncertainties, the expected-error head, the flag loss, the ablation
-switch, and older checkpoints."""
+uncertainties, non-negative uncertainties, the expected-error head, the flag loss, the trust loss,
+the ablation switch, and older checkpoints."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +13,7 @@ from pipeline.model import DSRF, LossConfig
 from pipeline.model.config import BEFORE
 from pipeline.model.confidence import laplace_nll
 from pipeline.model.layers import kl_divergence
-from pipeline.model.usf import expected_perturbation_kl
+from pipeline.model.usf import FusionInputs, expected_perturbation_kl
 
 from .conftest import make_batch, tiny_config
 
@@ -147,6 +147,53 @@ def test_flag_loss_teaches_the_scores_to_single_out_corrupted_modalities():
     assert (w[corrupted] < 0.2).float().mean() > 0.9, w[corrupted]
     assert "flag" not in build()(inputs, lengths, labels=labels, corrupted=corrupted).losses
     assert "flag" not in build(loss=LossConfig(w_flag=1.0))(inputs, lengths, labels=labels).losses
+
+
+def test_trust_loss_is_the_likelihood_of_each_modalitys_error_whatever_its_unit():
+    """The trust loss is a Gaussian NLL of each modality's own error with variance exp(score):
+    errors 10 times larger give the same gradient, and descent raises the score (lowers the weight)
+    of the modality that errs most and lowers that of the best one; its optimum is the log of the
+    mean squared error, up to the batch's offset."""
+    model = build(loss=LossConfig(w_trust=1.0))
+    present = torch.ones(2, 3, dtype=torch.bool)
+    errors = torch.tensor([[0.2, 0.4, 3.0], [1.0, 0.3, 0.5]])
+
+    def loss_and_grad(scores: torch.Tensor, errors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = scores.clone().requires_grad_()
+        fused = FusionInputs(*(torch.zeros(2, 3, 8),) * 2, torch.full((2, 3), 1 / 3), torch.zeros(2, 3, 4),
+                             torch.zeros(2, 3, 8), scores.unsqueeze(-1).expand(2, 3, 4))
+        loss = model.usf.trust_loss(fused, present, errors)
+        return loss, torch.autograd.grad(loss, scores)[0]
+
+    _, grad = loss_and_grad(torch.zeros(2, 3), errors)
+    assert torch.allclose(grad, loss_and_grad(torch.zeros(2, 3), errors * 10)[1])
+    assert grad[0, 2] < 0 < grad[0, 0]  # descent raises the erring modality's score, lowers the best one's
+    # At s = log e² (any common offset) the gradient vanishes.
+    _, at_optimum = loss_and_grad(torch.log(errors**2) + 0.7, errors)
+    assert at_optimum.abs().max() < 1e-6
+
+
+def test_trust_loss_lowers_the_weight_of_a_modality_that_cannot_predict():
+    """Modality t shows the label, a and v show fresh noise at every step: trained on the HSF terms
+    (which fit the emotion head) plus the trust loss, t weighs most in every clip; on the HSF terms
+    alone it does not. The term is absent when off or without HSF."""
+    def weights_after(loss: LossConfig, terms: tuple[str, ...]) -> torch.Tensor:
+        model = build(loss=loss, hidden=32).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for step in range(60):
+            inputs, lengths, labels = make_batch(32, seed=step)
+            inputs["t"] = labels[:, None, None].expand_as(inputs["t"]) + 0.1 * inputs["t"]
+            optimizer.zero_grad()
+            losses = model(inputs, lengths, labels=labels).losses
+            sum(losses[t] for t in terms).backward()
+            optimizer.step()
+        return model.eval()(inputs, lengths).modality_weights  # (B, M)
+
+    assert (weights_after(LossConfig(w_trust=1.0), ("hsf", "trust")).argmax(-1) == 0).float().mean() > 0.9
+    assert (weights_after(LossConfig(), ("hsf",)).argmax(-1) == 0).float().mean() < 0.5
+    inputs, lengths, labels = make_batch(4)
+    assert "trust" not in build()(inputs, lengths, labels=labels).losses
+    assert "trust" not in build(loss=LossConfig(w_trust=1.0), use_hsf=False)(inputs, lengths, labels=labels).losses
 
 
 def test_without_usf_each_factor_counts_once_and_nothing_of_usf_runs():

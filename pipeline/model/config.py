@@ -38,6 +38,7 @@ class LossConfig:
     w_probe: float = 0.0  # the USF probe's cross-entropy on sentiment classes (0: untrained probe, the paper)
     probe_moves_backbone: bool = False  # let the probe's cross-entropy train r_e and the encoders (before: it did)
     w_flag: float = 0.0  # teach the modality scores to flag what training-time perturbation corrupted (0: the paper)
+    w_trust: float = 0.0  # teach the modality weights to be inverse to each modality's own expected error (0: the paper)
     w_hsf: float = 1.0
     w_dri: float = 1.0
     w_usf: float = 1.0

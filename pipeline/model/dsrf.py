@@ -149,5 +149,9 @@ class DSRF(SentimentModel):
             if w.w_flag > 0 and corrupted is not None:
                 terms["flag"] = self.usf.flag_loss(fused, present, corrupted)
                 total = total + w.w_flag * terms["flag"]
+            if w.w_trust > 0 and self.hsf:
+                errors = self.hsf.unimodal_errors(factors, labels, classes, c.task)  # (B, M)
+                terms["trust"] = self.usf.trust_loss(fused, present, errors)
+                total = total + w.w_trust * terms["trust"]
         terms["total"] = total
         return terms

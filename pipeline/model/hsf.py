@@ -43,6 +43,13 @@ class HierarchicalFactorization(nn.Module):
         context = self.context(torch.cat([h, h_others], dim=-1))
         return torch.stack([self.emotion(h), context, self.ambiguity(h), self.noise(h)], dim=2)
 
+    def unimodal_errors(self, factors: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor, task: str) -> torch.Tensor:
+        """The task loss (B, M) of each modality's own prediction, the emotion head's on r_e (factors (B, M, 4, d))."""
+        out = self.emotion_head(factors[:, :, 0])  # (B, M, outputs)
+        out = out.squeeze(-1) if task == "regression" else out
+        shape = out.shape[:2]
+        return task_loss(out, labels.unsqueeze(1).expand(shape), classes.unsqueeze(1).expand(shape), task)
+
     def losses(
         self,
         factors: torch.Tensor,
@@ -59,14 +66,12 @@ class HierarchicalFactorization(nn.Module):
         """
         batch, num_modalities, _, d = factors.shape
         r_e, r_c, r_a, r_n = factors.unbind(2)  # each (B, M, d)
-        out = self.emotion_head(r_e)  # (B, M, outputs)
-        out = out.squeeze(-1) if task == "regression" else out
 
         def per_modality(t: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, M)
             return t.unsqueeze(1).expand(batch, num_modalities)
 
         terms = {
-            "emo": masked_mean(task_loss(out, per_modality(labels), per_modality(classes), task), present),
+            "emo": masked_mean(self.unimodal_errors(factors, labels, classes, task), present),
             "mi": supervised_contrastive(r_e.flatten(0, 1), per_modality(classes).flatten(), present.flatten(), cfg.tau),
             "ctx": masked_mean(F.mse_loss(self.context_decoder(r_c), context_target.detach(), reduction="none").mean(-1), present),
             "orth": cross_correlation_penalty(r_c, r_e, present),

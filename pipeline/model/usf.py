@@ -30,6 +30,9 @@ Options beyond the paper (docs/model.md §5):
   (`emotion`: how sure the modality's sentiment evidence itself is);
 - `loss.w_flag`: where training-time perturbation noised or swapped a modality, the trainer knows
   it; a binary cross-entropy teaches each modality's mean score ũ to flag it (0: off, the paper).
+- `loss.w_trust`: each modality's own prediction (HSF's emotion head on r_e) has an error the trainer
+  can measure on every clip, corrupted by it or by the world; a Gaussian likelihood of that error
+  teaches the score w reads to be its log expected square, so w is inverse-variance (0: off, the paper).
 
 What the model reports as `uncertainty` is the four raw values (each ≥ 0, in its own unit);
 the footed, calibrated scores that weigh the factors are internal.
@@ -189,6 +192,16 @@ class UncertaintyFusion(nn.Module):
         modality weights are softmax(−mean ũ/τ)) against what training-time perturbation corrupted (B, M)."""
         logit = fused.scores.mean(-1)  # (B, M)
         return masked_mean(F.binary_cross_entropy_with_logits(logit, corrupted.to(logit.dtype), reduction="none"), present)
+
+    def trust_loss(self, fused: FusionInputs, present: torch.Tensor, errors: torch.Tensor) -> torch.Tensor:
+        """Gaussian negative log-likelihood of each present modality's own error e (B, M) (a target:
+        detached here) with variance exp(s + b), s = mean ũ/τ the score the modality weights read
+        (w = softmax(−s)) and b the batch's best offset (closed form, detached; w does not depend on
+        it). Its optimum is s = log E[e² | the clip], so w ∝ 1 / E[e²]: inverse-variance weights."""
+        errors = errors.detach()
+        s = fused.scores.mean(-1) / self.temperature  # (B, M)
+        offset = torch.log(masked_mean(errors**2 * torch.exp(-s.detach()), present).clamp(min=1e-12))
+        return masked_mean(0.5 * (errors**2 * torch.exp(-(s + offset)) + s + offset), present)
 
     def loss(self, fused: FusionInputs, factors: torch.Tensor, present: torch.Tensor, classes: torch.Tensor,
              gamma_u: float, w_probe: float, probe_moves_backbone: bool) -> dict[str, torch.Tensor]:
