@@ -134,6 +134,24 @@ def curves(result: dict, store: Path, seeds: list[int]) -> dict:
     return out
 
 
+UNRELIABLE = ("noisy", "conflicting")
+
+
+def present_statuses(statuses: dict[str, dict[str, str]], ids: list[str], present: np.ndarray) -> np.ndarray:
+    """The status of every present modality (P,), clips in `ids` order, modalities in MODALITIES order."""
+    return np.array([[statuses[clip][m] for m in MODALITIES] for clip in ids])[present]
+
+
+def detection_aucs(score: np.ndarray, status: np.ndarray) -> dict[str, float]:
+    """AUC of `score` (P,) for the unreliable modalities against the clean ones (key "−w"), and for
+    each unreliable kind against the clean ones alone ("−w: noisy", "−w: conflicting")."""
+    result = {"−w": auc(score, np.isin(status, UNRELIABLE))}
+    for kind in UNRELIABLE:
+        keep = np.isin(status, (kind, "clean"))
+        result[f"−w: {kind}"] = auc(score[keep], status[keep] == kind)
+    return result
+
+
 @torch.no_grad()
 def explanation_quality(result: dict, store: Path, seeds: list[int], split: str = "test") -> dict:
     """Per seed, on the stressed clips of `split`: AUC of −w and of each ũ for corrupted vs clean
@@ -146,14 +164,12 @@ def explanation_quality(result: dict, store: Path, seeds: list[int], split: str 
         if not isinstance(out, DSRFOutput):
             return {}
         present = batch.present.numpy()  # (B, M)
-        status = np.array([[statuses[clip][m] for m in MODALITIES] for clip in batch.ids])[present]  # (P,)
-        corrupted = np.isin(status, ("noisy", "conflicting"))
+        status = present_statuses(statuses, batch.ids, present)
         weights, uncertainty = out.modality_weights.numpy(), out.uncertainty.numpy()  # (B, M), (B, M, 4)
-        scores = {"−w": -weights[present]} | {f"u {f}": uncertainty[..., i][present] for i, f in enumerate(FACTORS)}
-        seed_result = {name: auc(s, corrupted) for name, s in scores.items()}
-        for kind in ("noisy", "conflicting"):  # each kind against the clean modalities alone
-            keep = np.isin(status, (kind, "clean"))
-            seed_result[f"−w: {kind}"] = auc(scores["−w"][keep], status[keep] == kind)
+        by_kind = detection_aucs(-weights[present], status)
+        seed_result = ({"−w": by_kind.pop("−w")}
+                       | {f"u {f}": auc(uncertainty[..., i][present], np.isin(status, UNRELIABLE)) for i, f in enumerate(FACTORS)}
+                       | by_kind)
         seed_result["rank agreement w vs occlusion"] = rank_agreement(weights, occlusion(model, batch))[0]
         seed_result["w std over clips"] = float(weights[present].std())
         ambiguity = out.factor_weights[..., FACTORS.index("ambiguity")].numpy()[present]  # α_a of every present modality
@@ -189,12 +205,8 @@ def reference_detection(store: Path, split: str = "test", seed: int = 0) -> dict
     distance = np.where(quiet_others, np.abs(sentiment[:, :, None] - sentiment[:, None, :]), np.inf).min(-1)  # (B, M)
     undecided = np.median(distance[np.isfinite(distance)])  # a modality with no quiet partner
     score = np.where(loud, np.inf, np.where(np.isfinite(distance), distance, undecided))[present]
-    status = np.array([[statuses[clip][m] for m in MODALITIES] for clip in batch.ids])[present]
-    result = {"−w": auc(score, np.isin(status, ("noisy", "conflicting")))}
-    for kind in ("noisy", "conflicting"):
-        keep = np.isin(status, (kind, "clean"))
-        result[f"−w: {kind}"] = auc(score[keep], status[keep] == kind)
-    return {k: (v, 0.0) for k, v in result.items()}
+    found = detection_aucs(score, present_statuses(statuses, batch.ids, present))
+    return {k: (v, 0.0) for k, v in found.items()}
 
 
 def table(rows: dict[str, dict], oracle: dict) -> str:

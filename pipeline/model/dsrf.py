@@ -137,7 +137,8 @@ class DSRF(SentimentModel):
         terms = {"task": self.task_loss(output, labels)}
         total = terms["task"]
         if self.hsf:
-            terms |= self.hsf.losses(factors, s, present, labels, classes, c.task, w)
+            errors = self.hsf.unimodal_errors(factors, labels, classes, c.task)  # (B, M): L_emo's, and L_trust's target
+            terms |= self.hsf.losses(factors, errors, s, present, classes, w)
             total = total + w.w_hsf * terms["hsf"]
         if self.dri:
             # eq. 12: ĥ reconstructs a frozen H.
@@ -150,7 +151,6 @@ class DSRF(SentimentModel):
                 terms["flag"] = self.usf.flag_loss(fused, present, corrupted)
                 total = total + w.w_flag * terms["flag"]
             if w.w_trust > 0 and self.hsf:
-                errors = self.hsf.unimodal_errors(factors, labels, classes, c.task)  # (B, M)
                 terms["trust"] = self.usf.trust_loss(fused, present, errors)
                 total = total + w.w_trust * terms["trust"]
         terms["total"] = total

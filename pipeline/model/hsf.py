@@ -53,16 +53,16 @@ class HierarchicalFactorization(nn.Module):
     def losses(
         self,
         factors: torch.Tensor,
+        errors: torch.Tensor,
         context_target: torch.Tensor,
         present: torch.Tensor,
-        labels: torch.Tensor,
         classes: torch.Tensor,
-        task: str,
         cfg: LossConfig,
     ) -> dict[str, torch.Tensor]:
         """Every loss term of docs/model.md §3 by name, plus their weighted sum `hsf`.
 
-        factors (B, M, 4, d); context_target S (B, M, d); present (B, M); labels, classes (B,).
+        factors (B, M, 4, d); errors (B, M) each modality's own task loss (`unimodal_errors`), whose
+        mean is L_emo; context_target S (B, M, d); present (B, M); classes (B,).
         """
         batch, num_modalities, _, d = factors.shape
         r_e, r_c, r_a, r_n = factors.unbind(2)  # each (B, M, d)
@@ -71,7 +71,7 @@ class HierarchicalFactorization(nn.Module):
             return t.unsqueeze(1).expand(batch, num_modalities)
 
         terms = {
-            "emo": masked_mean(self.unimodal_errors(factors, labels, classes, task), present),
+            "emo": masked_mean(errors, present),
             "mi": supervised_contrastive(r_e.flatten(0, 1), per_modality(classes).flatten(), present.flatten(), cfg.tau),
             "ctx": masked_mean(F.mse_loss(self.context_decoder(r_c), context_target.detach(), reduction="none").mean(-1), present),
             "orth": cross_correlation_penalty(r_c, r_e, present),
